@@ -1,0 +1,291 @@
+"""One attempt of a run: get a kernel, execute the cells over zmq, stop it on time or on request.
+
+The kernel is talked to directly with the async client (no nbclient) so every cell reports
+progress, outputs stream into the capture as they arrive, and a dead kernel is noticed within
+a fraction of a second (its process is polled whenever iopub goes quiet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from .capture import OutputCapture
+from .kernels import KernelKey, KernelPool, KernelStartError, SideKernel
+from .models import CellOutputs, RunStatus
+
+if TYPE_CHECKING:
+    from .runner import RunSpec
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.2  # how long iopub may stay quiet before the kernel process is checked
+ALIVE_EVERY_S = 1.0  # check the process this often even while output keeps flowing
+REPLY_TIMEOUT_S = 2.0
+EVALUE_CHARS = 300
+
+StopKind = Literal["cancel", "shutdown"]
+
+
+class StopSignal:
+    """Set when the researcher cancels a run or the executor shuts down."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.kind: StopKind | None = None
+
+    def request(self, kind: StopKind) -> None:
+        if self.kind is None:
+            self.kind = kind
+        self.event.set()
+
+
+class AttemptListener(Protocol):
+    def on_status(self, status: RunStatus, kernel_id: str | None) -> None: ...
+    def on_progress(self, done: int, total: int, cell_id: str | None) -> None: ...
+    def on_output(self, capture: OutputCapture) -> None: ...
+
+
+@dataclass
+class AttemptOutcome:
+    status: RunStatus
+    reason: str
+    cells: list[CellOutputs] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+    rebuild_s: float | None = None
+    kernel_id: str | None = None
+    died: bool = False
+    cell_id: str | None = None  # the cell that was running when the kernel died
+
+
+@dataclass
+class _CellsOutcome:
+    kind: Literal["ok", "error", "died"]
+    cell_id: str | None = None
+    error: dict[str, Any] | None = None
+    rebuild_s: float | None = None
+
+
+def seed_prelude(seed: int, with_torch: bool) -> str:
+    """Code that seeds the global generators; libraries that are not installed are skipped.
+
+    It runs in a function so the notebook's namespace gains nothing.
+    """
+    torch = (
+        # importing torch costs seconds: only when the notebook uses it
+        f"    try:\n        import torch\n        torch.manual_seed({seed})\n"
+        "    except Exception:\n        pass\n"
+        if with_torch
+        else ""
+    )
+    return (
+        "def _jra_seed():\n"
+        f"    import random\n    random.seed({seed})\n"
+        f"    try:\n        import numpy\n        numpy.random.seed({seed})\n"
+        "    except Exception:\n        pass\n"
+        f"{torch}"
+        "_jra_seed()\n"
+        "del _jra_seed\n"
+    )
+
+
+async def _execute(
+    kernel: SideKernel, code: str, capture: OutputCapture | None, listener: AttemptListener
+) -> Literal["ok", "died"] | dict[str, Any]:
+    """Run one piece of code; "ok", "died", or the error content the kernel reported."""
+    client = kernel.client
+    msg_id = client.execute(
+        code, silent=capture is None, store_history=False, allow_stdin=False, stop_on_error=True
+    )
+    error: dict[str, Any] | None = None
+    checked = time.monotonic()
+    while True:
+        try:
+            msg = await client.get_iopub_msg(timeout=POLL_S)
+        except queue.Empty:
+            if not await kernel.is_alive():
+                return "died"
+            checked = time.monotonic()
+            continue
+        if time.monotonic() - checked > ALIVE_EVERY_S:
+            if not await kernel.is_alive():
+                return "died"
+            checked = time.monotonic()
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        msg_type = msg["header"]["msg_type"]
+        content = msg["content"]
+        if msg_type == "status" and content.get("execution_state") == "idle":
+            break
+        if msg_type == "error":
+            error = content
+        if capture is not None:
+            version = capture.version
+            capture.add(msg_type, content)
+            if capture.version != version:
+                listener.on_output(capture)
+    reply = await _shell_reply(kernel, msg_id)
+    if error is None and reply is not None and reply.get("status") == "error":
+        error = reply
+    return "ok" if error is None else error
+
+
+async def _shell_reply(kernel: SideKernel, msg_id: str) -> dict[str, Any] | None:
+    # The reply is sent before the kernel goes idle, so it is normally waiting already;
+    # reading it keeps the shell socket drained.
+    deadline = time.monotonic() + REPLY_TIMEOUT_S
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            reply = await kernel.client.get_shell_msg(timeout=left)
+        except queue.Empty:
+            return None
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            content: dict[str, Any] = reply["content"]
+            return content
+    return None
+
+
+async def _run_cells(
+    kernel: SideKernel, spec: RunSpec, capture: OutputCapture, listener: AttemptListener
+) -> _CellsOutcome:
+    cells = [c for c in spec.cells if c.cell_type == "code"]
+    if spec.seed is not None:
+        uses_torch = any("torch" in c.source for c in cells)
+        result = await _execute(kernel, seed_prelude(spec.seed, uses_torch), None, listener)
+        if result == "died":
+            return _CellsOutcome("died", cell_id="(seed prelude)")
+    rebuild_s: float | None = 0.0 if spec.target_index is not None else None
+    for index, cell in enumerate(cells):
+        listener.on_progress(index, len(cells), cell.id)
+        capture.begin_cell(cell.id)
+        if not cell.source.strip():
+            continue
+        started = time.monotonic()
+        result = await _execute(kernel, cell.source, capture, listener)
+        if rebuild_s is not None and spec.target_index is not None and index < spec.target_index:
+            rebuild_s += time.monotonic() - started
+        if result == "died":
+            return _CellsOutcome("died", cell_id=cell.id, rebuild_s=rebuild_s)
+        if isinstance(result, dict):
+            error = {
+                "ename": str(result.get("ename", "")),
+                "evalue": str(result.get("evalue", "")),
+                "traceback": list(result.get("traceback", [])),
+                "cell_id": cell.id,
+            }
+            return _CellsOutcome("error", cell_id=cell.id, error=error, rebuild_s=rebuild_s)
+    listener.on_progress(len(cells), len(cells), None)
+    return _CellsOutcome("ok", rebuild_s=rebuild_s)
+
+
+async def _until(task: asyncio.Task[Any], stop: StopSignal, limit_s: float | None) -> bool:
+    """Wait for ``task``; False if the stop signal or the timeout came first."""
+    if stop.event.is_set():
+        return task.done()
+    waiter = asyncio.ensure_future(stop.event.wait())
+    try:
+        await asyncio.wait({task, waiter}, timeout=limit_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    return task.done()
+
+
+def _stopped(stop: StopSignal) -> tuple[RunStatus, str]:
+    if stop.kind == "shutdown":
+        return RunStatus.INTERRUPTED, "server shut down"
+    return RunStatus.CANCELLED, "cancelled by the researcher"
+
+
+async def run_attempt(
+    pool: KernelPool,
+    spec: RunSpec,
+    *,
+    interrupt_grace_s: float,
+    stop: StopSignal,
+    listener: AttemptListener,
+) -> AttemptOutcome:
+    """Start a kernel, run the spec's cells on it, and always shut the kernel down."""
+    capture = OutputCapture(spec.output_cap_bytes)
+    kernel: SideKernel | None = None
+    work: asyncio.Task[Any] | None = None
+    try:
+        listener.on_status(RunStatus.STARTING, None)
+        work = asyncio.ensure_future(pool.acquire(KernelKey(spec.kernel_name, spec.cwd)))
+        if not await _until(work, stop, None):
+            status, reason = _stopped(stop)
+            return AttemptOutcome(status, reason)
+        try:
+            kernel = work.result()
+        except KernelStartError as exc:
+            return AttemptOutcome(RunStatus.FAILED, str(exc))
+        listener.on_status(RunStatus.RUNNING, kernel.id)
+        work = asyncio.ensure_future(_run_cells(kernel, spec, capture, listener))
+        if await _until(work, stop, spec.timeout_s):
+            return await _finished(work, kernel, capture)
+        # Timed out or stopped: interrupt first so a well-behaved cell ends cleanly.
+        if stop.kind is None:
+            status, reason = RunStatus.TIMED_OUT, f"timed out after {spec.timeout_s:g} s"
+        else:
+            status, reason = _stopped(stop)
+        if stop.kind != "shutdown":
+            await kernel.interrupt()
+            await asyncio.wait({work}, timeout=interrupt_grace_s)
+        return AttemptOutcome(status, reason, cells=capture.cells(), kernel_id=kernel.id)
+    finally:
+        if work is not None and not work.done():
+            work.cancel()
+            with contextlib.suppress(BaseException):
+                await work  # a cancelled acquire shuts its half-started kernel down itself
+        if kernel is None and work is not None and work.done() and not work.cancelled():
+            got = work.exception() is None and work.result()
+            if isinstance(got, SideKernel):  # acquired just as the stop came
+                kernel = got
+        if kernel is not None:
+            await pool.release(kernel)
+
+
+async def _finished(
+    work: asyncio.Task[_CellsOutcome], kernel: SideKernel, capture: OutputCapture
+) -> AttemptOutcome:
+    try:
+        done = work.result()
+    except Exception as exc:  # a protocol failure: blame the kernel if it is gone
+        if not await kernel.is_alive():
+            cells = capture.cells()
+            done = _CellsOutcome("died", cell_id=cells[-1].cell_id if cells else None)
+        else:
+            log.exception("run failed on kernel %s", kernel.id)
+            return AttemptOutcome(
+                RunStatus.FAILED, f"run failed: {exc!r}", capture.cells(), kernel_id=kernel.id
+            )
+    cells = capture.cells()
+    if done.kind == "ok":
+        return AttemptOutcome(
+            RunStatus.SUCCEEDED, "", cells, rebuild_s=done.rebuild_s, kernel_id=kernel.id
+        )
+    if done.kind == "died":
+        reason = f"kernel died while running cell {done.cell_id}"
+        return AttemptOutcome(
+            RunStatus.FAILED,
+            reason,
+            cells,
+            rebuild_s=done.rebuild_s,
+            kernel_id=kernel.id,
+            died=True,
+            cell_id=done.cell_id,
+        )
+    error = done.error or {}
+    evalue = str(error.get("evalue", ""))
+    if len(evalue) > EVALUE_CHARS:
+        evalue = evalue[:EVALUE_CHARS] + "…"
+    ename = error.get("ename") or "Error"
+    what = f"{ename}: {evalue}" if evalue else ename
+    reason = f"{what} in cell {done.cell_id}"
+    return AttemptOutcome(
+        RunStatus.FAILED, reason, cells, error=error, rebuild_s=done.rebuild_s, kernel_id=kernel.id
+    )

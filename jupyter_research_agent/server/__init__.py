@@ -1,0 +1,1 @@
+"""Jupyter Server adapter: the extension app and its HTTP handlers."""
