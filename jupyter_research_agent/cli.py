@@ -15,12 +15,11 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic import ValidationError
 
 from .core.config import EngineConfig, default_ledger_path
-from .core.engine import Engine
 from .core.errors import InvalidInput, NotFound, ResearchAgentError
 from .core.models import (
     CreateExploration,
@@ -31,6 +30,9 @@ from .core.models import (
     Proposal,
     RunStatus,
 )
+
+if TYPE_CHECKING:
+    from .core.engine import Engine
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 130
@@ -252,6 +254,9 @@ async def _choose(proposals: list[Proposal], approve_all: bool) -> list[Proposal
 
 
 async def _explore(args: argparse.Namespace) -> int:
+    # Imported here: the ledger commands stay quick to start without kernels and nbformat.
+    from .core.engine import Engine
+
     root, notebook_path = _notebook_location(args.notebook)
     engine = Engine(config_from_args(args, root))
     progress = _Progress(engine, sys.stderr)

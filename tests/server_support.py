@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -134,3 +135,20 @@ async def add_and_approve(fetch: Fetch, exploration_id: str, code: str) -> dict[
     assert approved.code == 200, approved.text
     body: dict[str, Any] = approved.body
     return body
+
+
+def side_kernel_pids() -> set[int]:
+    """Kernel processes started by this test process (side kernels, researcher kernels)."""
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and "ipykernel" in cmdline:
+            found.add(int(entry.name))
+    return found

@@ -23,11 +23,18 @@ async def make_executor(tmp_path: Path) -> AsyncIterator[ExecutorFactory]:
         yield make
 
 
-async def running(handle: RunHandle, updates: list[RunUpdate], timeout_s: float = 20) -> None:
-    """Wait until ``handle`` has reported that its cells are running."""
+async def running(
+    handle: RunHandle, updates: list[RunUpdate], cell_id: str = "c0", timeout_s: float = 20
+) -> None:
+    """Wait until ``handle`` has reported that it is running the cell ``cell_id``."""
     deadline = time.monotonic() + timeout_s
-    while not any(u.run_id == handle.run_id and u.status == RunStatus.RUNNING for u in updates):
-        assert time.monotonic() < deadline, "the run never started"
+    while not any(
+        u.run_id == handle.run_id
+        and u.status == RunStatus.RUNNING
+        and u.progress.current_cell_id == cell_id
+        for u in updates
+    ):
+        assert time.monotonic() < deadline, f"the run never reached {cell_id}"
         await asyncio.sleep(0.02)
 
 
@@ -68,7 +75,7 @@ async def test_cancel_a_running_run(make_executor: ExecutorFactory) -> None:
     handle = executor.submit(
         make_spec("r-long", "print('started')", SLEEP.format(60)), updates.append
     )
-    await running(handle, updates)
+    await running(handle, updates, "c1")
 
     # When the researcher cancels it
     handle.cancel()

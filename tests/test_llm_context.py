@@ -182,7 +182,8 @@ def test_error_outputs_are_condensed() -> None:
             "evalue": "shapes (150,4) and (3,) not aligned",
             "traceback": [
                 "\x1b[0;31mValueError\x1b[0m   Traceback (most recent call last)",
-                "Cell \x1b[0;32mIn[5], line 3\x1b[0m\n----> 3 loss = ((df.values @ w) ** 2).mean()\n",
+                "Cell \x1b[0;32mIn[5], line 3\x1b[0m\n"
+                "----> 3 loss = ((df.values @ w) ** 2).mean()\n",
                 "\x1b[0;31mValueError\x1b[0m: shapes (150,4) and (3,) not aligned",
             ],
         },

@@ -42,6 +42,7 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(provider_module, "RETRY_BACKOFF_S", 0.01)
     provider_module.forget_modes()
     yield
+    provider_module.forget_modes()
 
 
 def notebook() -> NotebookDoc:

@@ -1,4 +1,4 @@
-"""Provider faults against a real HTTP server on 127.0.0.1 (see RELIABILITY.md, "The model provider")."""
+"""Provider faults against a real HTTP server on 127.0.0.1 (RELIABILITY.md: the provider)."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ async def test_quota_exhausted_stops_at_once(fake_openai: FakeOpenAI) -> None:
     )
     provider = ChatProvider(config_for(fake_openai))
     # When a request is sent, Then ProviderQuotaError with what to check, after one request
-    with pytest.raises(ProviderQuotaError, match="quota .* exhausted"):
+    with pytest.raises(ProviderQuotaError, match=r"quota .* exhausted"):
         await provider.complete(MESSAGES)
     assert len(fake_openai.chat_requests) == 1
     await provider.close()
@@ -156,7 +156,7 @@ async def test_server_errors_forever_give_up_after_max_retries(fake_openai: Fake
     fake_openai.always(error(500, "still broken", type_="server_error"))
     provider = ChatProvider(config_for(fake_openai, max_retries=2))
     # When a request is sent, Then ProviderError after 1 + 2 attempts
-    with pytest.raises(ProviderError, match="failed 3 times .*still broken"):
+    with pytest.raises(ProviderError, match=r"failed 3 times .*still broken"):
         await provider.complete(MESSAGES)
     assert len(fake_openai.chat_requests) == 3
     await provider.close()
@@ -169,7 +169,7 @@ async def test_hung_provider_is_cut_by_our_deadline(fake_openai: FakeOpenAI) -> 
     provider = ChatProvider(config_for(fake_openai, timeout_s=0.5))
     # When a request is sent
     started = time.monotonic()
-    with pytest.raises(ProviderTimeout, match="did not answer within 0.5 s"):
+    with pytest.raises(ProviderTimeout, match=r"did not answer within 0\.5 s"):
         await provider.complete(MESSAGES)
     # Then it gave up at the deadline, not the client's default minutes, and hung up
     assert time.monotonic() - started < 2.0
@@ -244,7 +244,7 @@ async def test_bad_request_unrelated_to_format_is_reported(fake_openai: FakeOpen
     fake_openai.always(error(400, "This model's maximum context length is 4096 tokens"))
     provider = ChatProvider(config_for(fake_openai))
     # When a request is sent, Then ProviderError with the server's reason, one request only
-    with pytest.raises(ProviderError, match="refused the request \\(400\\): .*context length"):
+    with pytest.raises(ProviderError, match=r"refused the request \(400\): .*context length"):
         await provider.complete(MESSAGES, schema=SCHEMA)
     assert len(fake_openai.chat_requests) == 1
     await provider.close()

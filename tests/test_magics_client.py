@@ -126,10 +126,9 @@ def test_api_errors_carry_the_servers_message_and_the_token_is_sent() -> None:
 
 def test_missing_extension_gives_a_hint() -> None:
     # Given a server without the research-agent routes (404 without a JSON message)
-    with json_server({}) as (url, _):
-        # When the status is requested / Then the hint names the server extension
-        with pytest.raises(ApiError, match="server extension enabled"):
-            ResearchClient(url).status()
+    # When the status is requested / Then the hint names the server extension
+    with json_server({}) as (url, _), pytest.raises(ApiError, match="server extension enabled"):
+        ResearchClient(url).status()
 
 
 # ---------------------------------------------------------------- the magic's one-line failures
@@ -145,7 +144,7 @@ def magic_shell(env: dict[str, str], runtime_dir: Path) -> InteractiveShell:
         display=lambda obj: None,
         poll_interval=0.1,
     )
-    shell.register_magics(ResearchMagics(shell, session))
+    shell.register_magics(ResearchMagics(shell, session))  # type: ignore[no-untyped-call]
     return shell
 
 

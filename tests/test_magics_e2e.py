@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.asynchronous.client import AsyncKernelClient
 
 from tests.server_support import TRAIN_SOURCE, write_notebook
 
@@ -63,7 +63,10 @@ class Kernel:
                 errors.append(f"{body['ename']}: {body['evalue']}")
             elif kind == "status" and body["execution_state"] == "idle":
                 break
-        shell = await self.client.get_shell_msg(timeout=30)
+        while True:
+            shell = await self.client.get_shell_msg(timeout=30)
+            if shell["parent_header"].get("msg_id") == parent:
+                break
         assert not errors, errors
         return {
             "stdout": stdout,
@@ -80,9 +83,9 @@ async def session_kernel(serverapp: Any, fetch: Any, root_dir: Path) -> AsyncIte
         root_dir,
         "work/exp.ipynb",
         [
+            ("ext", "%load_ext jupyter_research_agent"),
             ("setup", "base = 0.5"),
             ("train", TRAIN_SOURCE),
-            ("ext", "%load_ext jupyter_research_agent"),
             ("magic", MAGIC),
         ],
     )
@@ -148,6 +151,7 @@ async def propose_run_and_compare(kernel: Kernel, jp_fetch: Any) -> None:
     result = await kernel.execute("df = %research results --timeout 120", "res", {"df": FRAME})
 
     # Then the kernel holds a DataFrame with the real metrics of the side runs
+    assert result["stderr"] == "", result
     value = result["expressions"]["df"]
     assert value["status"] == "ok", value
     rows = json.loads(value["data"]["text/plain"].strip("'"))
@@ -183,18 +187,30 @@ async def cell_form(kernel: Kernel) -> None:
 
     # When a new (unsaved) cell holds `%%research propose` over its own code
     body = 'lr = 0.1\nscore = base + 2 * lr\nprint(f"score={score}")'
-    cell = '%%research propose --offline --sweep "lr=0.4" --max-proposals 0 --metric score\n'
+    cell = '%%research propose --offline --sweep "lr=0.4,0.5" --max-proposals 0 --metric score\n'
     proposed = await kernel.execute(cell + body, "draft-cell")
     assert "on cell draft-cell: proposing" in proposed["stdout"], proposed
 
-    # And its proposal is approved by the exploration id and the results awaited
-    exploration_id = proposed["shown"][-1]["text/plain"].split()[0]
-    await kernel.execute(f"%research approve {exploration_id}", "approve")
+    # And one proposal is approved by its id, then the rest by the exploration's id
+    summary = proposed["shown"][-1]["text/plain"]
+    exploration_id = summary.split()[0]
+    proposal_ids = [w for w in summary.split() if w.startswith("prop-")]
+    assert len(proposal_ids) == 2
+    one = await kernel.execute(f"%research approve {proposal_ids[0]}", "approve-1")
+    assert "approved 1 proposal(s)" in one["stdout"], one
+    rest = await kernel.execute(f"%research approve {exploration_id}", "approve-2")
+    assert "approved 1 proposal(s)" in rest["stdout"], rest
     result = await kernel.execute("df = %research results", "res", {"df": FRAME})
 
-    # Then the runs used that body, after the saved cells: 0.5 + 2*0.1 and 0.5 + 2*0.4
+    # Then the runs used that body, after the saved cells: 0.5 + 2 * lr for 0.1, 0.4 and 0.5
     rows = json.loads(result["expressions"]["df"]["data"]["text/plain"].strip("'"))
-    assert sorted(round(row["score"], 6) for row in rows) == [0.7, 1.3]
+    assert sorted(round(row["score"], 6) for row in rows) == [0.7, 1.3, 1.5]
+
+    # And `status` describes it, `open` shows it again in the widget view
+    status = await kernel.execute("%research status", "status")
+    assert status["stdout"].startswith(f"{exploration_id} · cell draft-cell · variations · done")
+    opened = await kernel.execute(f"%research open {exploration_id}", "open")
+    assert "application/vnd.jupyter.widget-view+json" in opened["shown"][-1]
 
 
 async def test_bad_cell_reference_is_one_line_in_the_kernel(

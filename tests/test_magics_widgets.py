@@ -64,8 +64,8 @@ async def explore(client: ResearchClient, **fields: Any) -> Exploration:
     )
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], bool], within_s: float = 90.0) -> None:
+    deadline = time.monotonic() + within_s
     while not check():
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(0.1)
@@ -98,13 +98,15 @@ async def test_model_text_is_never_rendered_as_html(
     # Then the payload appears only as text: in Labels and the read-only code, never in HTML
     parts = all_widgets(view.widget)
     html_values = [w.value for w in parts if isinstance(w, widgets.HTML)]
-    assert html_values and all("<img" not in value for value in html_values)
+    assert html_values
+    assert all("<img" not in value for value in html_values)
     texts = [w.value for w in parts if isinstance(w, widgets.Label | widgets.Textarea)]
     assert XSS in texts
     assert f"because {XSS}" in texts
     assert all(not getattr(w, "description_allow_html", False) for w in parts)
     row = next(r for r in view.rows.values() if r.proposal.title == XSS)
-    assert row.code.disabled and XSS in row.code.value
+    assert row.code.disabled
+    assert XSS in row.code.value
 
 
 async def test_widgets_approve_edit_reject_run_and_compare(
@@ -169,7 +171,8 @@ async def test_widgets_approve_edit_reject_run_and_compare(
     assert sorted(round(s, 6) for s in scores.values()) == [0.6, 0.7, 0.85]
     assert frame.loc[frame["best"], "score"].round(6).tolist() == [0.85]
     shown = view.comparison_out.outputs
-    assert len(shown) == 1 and "text/html" in shown[0]["data"]
+    assert len(shown) == 1
+    assert "text/html" in shown[0]["data"]
 
 
 async def test_closing_the_view_stops_its_polling_thread(

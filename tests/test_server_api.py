@@ -15,6 +15,7 @@ from server_support import (
     call,
     create_exploration,
     poll,
+    side_kernel_pids,
     training_notebook,
     write_notebook,
 )
@@ -141,9 +142,13 @@ async def test_results_survive_a_restart_and_interrupted_runs_say_so(
         wait_s=60,
     )
 
+    assert side_kernel_pids()
+
     # When the server's engine stops and a new one starts on the same ledger
     extension = jp_serverapp.web_app.settings[EXTENSION_SETTINGS_KEY]
     await extension.stop_extension()
+    # (stopping shut every side kernel down)
+    assert side_kernel_pids() == set()
     extension.start_engine()
 
     # Then the finished exploration and its results are still there

@@ -162,7 +162,7 @@ async def test_foreign_origin_is_refused(
     assert json.loads(listed.body)["explorations"] == []
 
 
-class NoKernelExecution(Authorizer):  # type: ignore[misc]
+class NoKernelExecution(Authorizer):
     """Allows everything except executing code in kernels."""
 
     def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:

@@ -16,17 +16,23 @@ def error_output(ename: str, evalue: str, frames: list[str]) -> dict[str, Any]:
         "ename": ename,
         "evalue": evalue,
         "traceback": [
-            "\x1b[0;31m---------------------------------------------------------------------------\x1b[0m",
-            f"\x1b[0;31m{ename}\x1b[0m                                  Traceback (most recent call last)",
+            "\x1b[0;31m" + "-" * 75 + "\x1b[0m",
+            f"\x1b[0;31m{ename}\x1b[0m" + " " * 34 + "Traceback (most recent call last)",
             *frames,
             f"\x1b[0;31m{ename}\x1b[0m: {evalue}",
         ],
     }
 
 
-CELL_FRAME = "Cell \x1b[0;32mIn[7], line 12\x1b[0m\n     11 for epoch in range(100):\n\x1b[0;32m---> 12\x1b[0m     loss = train_step(model, batch)\n"
+CELL_FRAME = (
+    "Cell \x1b[0;32mIn[7], line 12\x1b[0m\n"
+    "     11 for epoch in range(100):\n"
+    "\x1b[0;32m---> 12\x1b[0m     loss = train_step(model, batch)\n"
+)
 LIB_FRAMES = [
-    f"File \x1b[0;32m~/.venv/lib/python3.11/site-packages/torch/nn/modules/module.py:{n}\x1b[0m, in \x1b[0;36mModule._call_impl\x1b[0;34m(self, *args)\x1b[0m\n   1500 x\n-> {n} return forward_call(*args)\n"
+    "File \x1b[0;32m~/.venv/lib/python3.11/site-packages/torch/nn/modules/module.py:"
+    f"{n}\x1b[0m, in \x1b[0;36mModule._call_impl\x1b[0;34m(self, *args)\x1b[0m\n"
+    f"   1500 x\n-> {n} return forward_call(*args)\n"
     for n in range(1501, 1541)
 ]
 
@@ -39,7 +45,11 @@ def test_ten_thousand_line_log_is_condensed() -> None:
     stream = "\n".join([*progress, *warning, "epoch 5000 loss nan"]) + "\n"
     outputs = [
         {"output_type": "stream", "name": "stderr", "text": stream},
-        error_output("RuntimeError", "Function 'MseLossBackward0' returned nan values", [CELL_FRAME, *LIB_FRAMES]),
+        error_output(
+            "RuntimeError",
+            "Function 'MseLossBackward0' returned nan values",
+            [CELL_FRAME, *LIB_FRAMES],
+        ),
     ]
     # When it is condensed
     started = time.perf_counter()
@@ -65,17 +75,53 @@ def test_ten_thousand_line_log_is_condensed() -> None:
 @pytest.mark.parametrize(
     ("ename", "evalue", "stream", "category", "phrase"),
     [
-        ("ModuleNotFoundError", "No module named 'xgboost'", "", "missing_package", "%pip install xgboost"),
-        ("ValueError", "shapes (150,4) and (3,) not aligned: 4 (dim 1) != 3 (dim 0)", "", "shape_mismatch", "shape mismatch"),
-        ("RuntimeError", "mat1 and mat2 shapes cannot be multiplied (64x10 and 12x1)", "", "shape_mismatch", "shape"),
+        (
+            "ModuleNotFoundError",
+            "No module named 'xgboost'",
+            "",
+            "missing_package",
+            "%pip install xgboost",
+        ),
+        (
+            "ValueError",
+            "shapes (150,4) and (3,) not aligned: 4 (dim 1) != 3 (dim 0)",
+            "",
+            "shape_mismatch",
+            "shape mismatch",
+        ),
+        (
+            "RuntimeError",
+            "mat1 and mat2 shapes cannot be multiplied (64x10 and 12x1)",
+            "",
+            "shape_mismatch",
+            "shape",
+        ),
         ("KeyError", "'price'", "", "key_error", "`price` is not"),
-        ("OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB", "", "cuda_oom", "batch size"),
+        (
+            "OutOfMemoryError",
+            "CUDA out of memory. Tried to allocate 2.00 GiB",
+            "",
+            "cuda_oom",
+            "batch size",
+        ),
         ("ValueError", "Input X contains NaN.", "", "nan", "NaN"),
         ("AssertionError", "", "step 10 loss nan\n", "nan", "NaN"),
-        ("FileNotFoundError", "[Errno 2] No such file or directory: 'data/train.csv'", "", "file_not_found", "`data/train.csv`"),
+        (
+            "FileNotFoundError",
+            "[Errno 2] No such file or directory: 'data/train.csv'",
+            "",
+            "file_not_found",
+            "`data/train.csv`",
+        ),
         ("NameError", "name 'df' is not defined", "", "name_error", "`df` is not defined"),
         ("ZeroDivisionError", "division by zero", "", "zero_division", "division by zero"),
-        ("TypeError", "unsupported operand", "", "other", "TypeError raised at Cell In[7], line 12"),
+        (
+            "TypeError",
+            "unsupported operand",
+            "",
+            "other",
+            "TypeError raised at Cell In[7], line 12",
+        ),
     ],
 )
 def test_likely_causes(ename: str, evalue: str, stream: str, category: str, phrase: str) -> None:
@@ -94,7 +140,8 @@ def test_traceback_printed_to_stderr_is_found() -> None:
         "loading\n" * 3
         + "Traceback (most recent call last):\n"
         + '  File "/home/me/project/train.py", line 40, in <module>\n    main()\n'
-        + '  File "/usr/lib/python3.11/json/decoder.py", line 337, in decode\n    obj, end = self.raw_decode(s, idx=_w(s, 0).end())\n'
+        + '  File "/usr/lib/python3.11/json/decoder.py", line 337, in decode\n'
+        + "    obj, end = self.raw_decode(s, idx=_w(s, 0).end())\n"
         + "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)\n"
     )
     result = condense_error([{"output_type": "stream", "name": "stderr", "text": text}])
@@ -103,7 +150,7 @@ def test_traceback_printed_to_stderr_is_found() -> None:
     assert result.ename == "json.decoder.JSONDecodeError"
     assert result.frames[0].startswith('File "/home/me/project/train.py", line 40')
     assert result.frames[1] == "… 1 library frame (json) …"
-    assert result.lines_before == ["loading", "loading", "loading"] or "loading" in result.lines_before
+    assert result.lines_before == ["loading", "… repeated 2 more times"]
 
 
 def test_chained_exception_keeps_the_last_and_names_the_first() -> None:
@@ -114,7 +161,11 @@ def test_chained_exception_keeps_the_last_and_names_the_first() -> None:
             "output_type": "error",
             "ename": "KeyError",
             "evalue": "'price'",
-            "traceback": [*first, "\nThe above exception was the direct cause of the following exception:\n", *second[1:]],
+            "traceback": [
+                *first,
+                "\nThe above exception was the direct cause of the following exception:\n",
+                *second[1:],
+            ],
         }
     ]
     result = condense_error(outputs)
@@ -133,7 +184,10 @@ def test_no_error_is_said_plainly() -> None:
         (["a", "a", "a"], ["a", "… repeated 2 more times"]),
         (["a", "b"], ["a", "b"]),
         (["x 1", "x 2", "x 3", "x 4"], ["x 1", "… 2 similar lines …", "x 4"]),
-        (["w", "  warn()", "w", "  warn()", "w", "  warn()"], ["w", "  warn()", "… repeated 2 more times"]),
+        (
+            ["w", "  warn()", "w", "  warn()", "w", "  warn()"],
+            ["w", "  warn()", "… repeated 2 more times"],
+        ),
         (["a", "a", "b"], ["a", "… repeated 1 more times", "b"]),
     ],
 )
@@ -152,4 +206,6 @@ def test_huge_log_is_bounded() -> None:
     result = condense_error(outputs)
     assert time.perf_counter() - started < 2.0
     assert result.total_lines == 500_000
-    assert result.lines_before == ["x" * 99, "… repeated 499,999 more times"] or result.lines_before[-1].startswith("… repeated")
+    assert result.lines_before[0] == "x" * 99
+    assert result.lines_before[-1].startswith("… repeated")
+    assert result.folded_lines > 499_000

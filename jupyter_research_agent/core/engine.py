@@ -8,21 +8,22 @@ loop see each change whole; every change is written to the ledger before it is a
 from __future__ import annotations
 
 import asyncio
-import importlib
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any
 
 from . import exploration_tasks as tasks
 from . import metrics, notebook, sweep
 from .config import EngineConfig
-from .errors import Conflict, NotFound, ResearchAgentError
+from .engine_events import EventHub, Listener
+from .errors import Conflict, NotebookError, ResearchAgentError
+from .exploration_store import ExplorationStore
 from .ledger import Ledger
 from .models import (
     AddProposal,
     CreateExploration,
     EditProposal,
-    EngineEvent,
     Exploration,
     ExplorationStatus,
     MetricSpec,
@@ -31,7 +32,6 @@ from .models import (
     Proposal,
     ProposalKind,
     ProposalStatus,
-    ProposeRequest,
     Run,
     RunDetail,
     RunStatus,
@@ -39,6 +39,7 @@ from .models import (
     utcnow,
 )
 from .offline import OfflineProposer
+from .proposing import Proposer, default_proposer, gather_proposals
 from .runner import Executor, RunHandle, RunUpdate
 
 log = logging.getLogger(__name__)
@@ -47,29 +48,6 @@ STOPPED_REASON = "the engine stopped before this run finished"
 PROPOSING_STOPPED = "the engine stopped before the proposals were ready"
 # How long cancel_run waits for the executor to confirm before answering.
 CANCEL_WAIT_S = 10.0
-
-
-class Proposer(Protocol):
-    origin: Origin
-
-    async def propose(self, request: ProposeRequest) -> list[Proposal]: ...
-
-
-Listener = Callable[[EngineEvent], None]
-
-
-def default_proposer(config: EngineConfig) -> Proposer:
-    """The model proposer when a model is configured and its module is present, else offline."""
-    if config.llm.configured:
-        try:
-            module = importlib.import_module("jupyter_research_agent.core.llm")
-            factory = getattr(module, "make_proposer", None)
-            if factory is not None:
-                made: Proposer = factory(config)
-                return made
-        except ImportError:
-            log.info("no model proposer available; proposing offline")
-    return OfflineProposer()
 
 
 class Engine:
@@ -83,15 +61,13 @@ class Engine:
     ) -> None:
         self.config = config
         self._ledger = ledger if ledger is not None else Ledger(config.ledger_path)
+        self._store = ExplorationStore(self._ledger)
+        self._events = EventHub()
         self._executor = executor
         self._proposer = proposer
         self._offline = OfflineProposer()
-        self._explorations: dict[str, Exploration] = {}
-        self._notebooks: dict[str, NotebookDoc] = {}
         self._handles: dict[str, RunHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._listeners: list[Listener] = []
-        self._changed = asyncio.Event()
         self._closed = False
 
     # ------------------------------------------------------------ explorations
@@ -114,29 +90,26 @@ class Engine:
             proposer=proposer.origin,
             cell_source=cell.source,
         )
-        self._explorations[exp.id] = exp
-        self._notebooks[exp.id] = nb
-        self._ledger.save_exploration(exp)
-        self._ledger.save_notebook(exp.id, nb)
+        self._store.add(exp, nb)
         self._spawn(self._propose(exp, nb, proposer, req, sweep_found))
-        self._emit("exploration", exp, exp.id, exp.status)
+        self._events.emit("exploration", exp, exp.id, exp.status)
         return exp.model_copy(deep=True)
 
     async def wait_proposals(self, exploration_id: str) -> Exploration:
-        exp = self._load(exploration_id)
-        await self._wait_until(lambda: exp.status != ExplorationStatus.PROPOSING)
+        exp = self._store.load(exploration_id)
+        await self._events.wait_until(lambda: exp.status != ExplorationStatus.PROPOSING)
         return self.get_exploration(exploration_id)
 
     async def wait_runs(self, exploration_id: str) -> Exploration:
         """Until proposing has ended and every run of the exploration is terminal."""
-        exp = self._load(exploration_id)
-        await self._wait_until(
+        exp = self._store.load(exploration_id)
+        await self._events.wait_until(
             lambda: exp.status != ExplorationStatus.PROPOSING and not tasks.active_runs(exp)
         )
         return self.get_exploration(exploration_id)
 
     def get_exploration(self, exploration_id: str) -> Exploration:
-        exp = self._load(exploration_id)
+        exp = self._store.load(exploration_id)
         exp.comparison = tasks.comparison_of(exp)
         return exp.model_copy(deep=True)
 
@@ -144,7 +117,9 @@ class Engine:
         stored = self._ledger.list_explorations(notebook_path)
         # Explorations held in memory are as fresh as the ledger or fresher.
         return [
-            self._explorations[e.id].model_copy(deep=True) if e.id in self._explorations else e
+            self._store.explorations[e.id].model_copy(deep=True)
+            if e.id in self._store.explorations
+            else e
             for e in stored
         ]
 
@@ -153,7 +128,7 @@ class Engine:
     async def approve(self, proposal_id: str, code_sha256: str) -> Proposal:
         """Approve exactly the code the researcher saw; start its runs (and the baseline's)."""
         self._check_open()
-        exp, proposal = self._find_proposal(proposal_id)
+        exp, proposal = self._store.find_proposal(proposal_id)
         if proposal.status == ProposalStatus.REJECTED:
             raise Conflict(f"proposal {proposal_id} was rejected; it cannot be approved")
         if code_sha256 != proposal.code_sha256:
@@ -166,7 +141,7 @@ class Engine:
             raise Conflict(f"proposal {proposal_id} cannot be approved: {why}")
         if proposal.status == ProposalStatus.APPROVED and proposal.approved_sha256 == code_sha256:
             return proposal.model_copy(deep=True)
-        nb = self._notebook(exp)
+        nb = self._store.notebook(exp)
         proposal.status = ProposalStatus.APPROVED
         proposal.approved_sha256 = code_sha256
         if exp.baseline is None:
@@ -182,23 +157,23 @@ class Engine:
             self._submit(exp, nb, run, code)
         self._ledger.save_proposal(proposal)
         self._refresh(exp)
-        self._emit("proposal", exp, proposal.id, proposal.status)
+        self._events.emit("proposal", exp, proposal.id, proposal.status)
         return proposal.model_copy(deep=True)
 
     async def reject(self, proposal_id: str) -> Proposal:
-        exp, proposal = self._find_proposal(proposal_id)
+        exp, proposal = self._store.find_proposal(proposal_id)
         if proposal.status != ProposalStatus.REJECTED:
             proposal.status = ProposalStatus.REJECTED
             proposal.approved_sha256 = None
             self._cancel_runs_of(exp, proposal.id)
             self._ledger.save_proposal(proposal)
             self._refresh(exp)
-            self._emit("proposal", exp, proposal.id, proposal.status)
+            self._events.emit("proposal", exp, proposal.id, proposal.status)
         return proposal.model_copy(deep=True)
 
     async def edit_proposal(self, proposal_id: str, req: EditProposal) -> Proposal:
         """New code needs a new approval: the proposal goes back to proposed."""
-        exp, proposal = self._find_proposal(proposal_id)
+        exp, proposal = self._store.find_proposal(proposal_id)
         if proposal.status == ProposalStatus.REJECTED:
             raise Conflict(f"proposal {proposal_id} was rejected; add a new proposal instead")
         self._cancel_runs_of(exp, proposal.id)
@@ -212,11 +187,11 @@ class Engine:
         proposal.approvable = True
         self._ledger.save_proposal(proposal)
         self._refresh(exp)
-        self._emit("proposal", exp, proposal.id, proposal.status)
+        self._events.emit("proposal", exp, proposal.id, proposal.status)
         return proposal.model_copy(deep=True)
 
     async def add_proposal(self, exploration_id: str, req: AddProposal) -> Proposal:
-        exp = self._load(exploration_id)
+        exp = self._store.load(exploration_id)
         proposal = Proposal(
             exploration_id=exp.id,
             title=req.title,
@@ -231,20 +206,20 @@ class Engine:
             exp.status = ExplorationStatus.READY
         self._ledger.save_proposal(proposal)
         self._refresh(exp)
-        self._emit("proposal", exp, proposal.id, proposal.status)
+        self._events.emit("proposal", exp, proposal.id, proposal.status)
         return proposal.model_copy(deep=True)
 
     # ------------------------------------------------------------ runs
 
     def get_run(self, run_id: str) -> RunDetail:
         detail = self._ledger.find_run(run_id)
-        live = self._live_run(run_id)
+        live = self._store.live_run(run_id)
         if live is not None:
             detail = RunDetail(**live.model_dump(), cells=detail.cells)
         return detail
 
     async def cancel_run(self, run_id: str) -> Run:
-        exp, run = self._find_run(run_id)
+        exp, run = self._store.find_run(run_id)
         if not run.status.terminal:
             handle = self._handles.get(run_id)
             if handle is None:
@@ -257,7 +232,7 @@ class Engine:
                 handle.cancel()
                 try:
                     await asyncio.wait_for(
-                        self._wait_until(lambda: run.status.terminal), CANCEL_WAIT_S
+                        self._events.wait_until(lambda: run.status.terminal), CANCEL_WAIT_S
                     )
                 except TimeoutError:
                     log.warning("run %s did not confirm its cancellation in time", run_id)
@@ -266,13 +241,8 @@ class Engine:
     # ------------------------------------------------------------ events and status
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        """Hear every state change; listener errors are logged, never raised."""
+        return self._events.subscribe(listener)
 
     def status(self) -> dict[str, Any]:
         pool = (
@@ -282,7 +252,7 @@ class Engine:
         )
         active = sum(
             1
-            for e in self._explorations.values()
+            for e in self._store.explorations.values()
             if e.status in (ExplorationStatus.PROPOSING, ExplorationStatus.RUNNING)
         )
         llm = self.config.llm
@@ -310,7 +280,7 @@ class Engine:
             if self._executor is not None:
                 await self._executor.close()
         finally:
-            for exp in self._explorations.values():
+            for exp in self._store.explorations.values():
                 for run in tasks.active_runs(exp):
                     tasks.interrupt(run, reason)
                 if exp.status == ExplorationStatus.PROPOSING:
@@ -321,7 +291,7 @@ class Engine:
                 self._ledger.save_exploration(exp)
             self._handles.clear()
             self._ledger.close()
-            self._signal()
+            self._events.close()
 
     # ------------------------------------------------------------ internals: proposing
 
@@ -333,21 +303,8 @@ class Engine:
         req: CreateExploration,
         sweep_found: list[Proposal],
     ) -> None:
-        # The researcher's sweep is kept whole; the proposer fills the remaining places.
-        room = max(0, req.max_proposals - len(sweep_found))
         try:
-            found: list[Proposal] = []
-            if room:
-                request = ProposeRequest(
-                    notebook=nb,
-                    cell_id=exp.cell_id,
-                    kind=exp.kind,
-                    metric=exp.metric,
-                    instructions=exp.instructions,
-                    max_proposals=room,
-                    seeds=exp.seeds,
-                )
-                found = await proposer.propose(request)
+            kept, origin = await gather_proposals(exp, nb, proposer, req.max_proposals, sweep_found)
         except asyncio.CancelledError:
             raise
         except ResearchAgentError as err:
@@ -357,14 +314,12 @@ class Engine:
             log.exception("proposer failed for exploration %s", exp.id)
             self._fail(exp, f"the proposer failed: {type(err).__name__}: {err}")
             return
-        kept = tasks.accept_proposals(exp, sweep_found, exp.cell_source)
-        kept += tasks.accept_proposals(exp, found, exp.cell_source, limit=room)
         exp.proposals.extend(kept)
-        exp.proposer = proposer.origin if found or not sweep_found else Origin.RESEARCHER
+        exp.proposer = origin
         exp.status = ExplorationStatus.READY
         self._refresh(exp)
         for proposal in kept:
-            self._emit("proposal", exp, proposal.id, proposal.status)
+            self._events.emit("proposal", exp, proposal.id, proposal.status)
 
     def _fail(self, exp: Exploration, message: str) -> None:
         exp.status = ExplorationStatus.FAILED
@@ -400,7 +355,7 @@ class Engine:
             run.started_at = utcnow()
         if moved:
             self._ledger.save_run(run)
-        self._emit(
+        self._events.emit(
             "run",
             exp,
             run.id,
@@ -425,7 +380,9 @@ class Engine:
             self._handles.pop(run.id, None)
         self._ledger.save_run(run)
         self._refresh(exp)
-        self._emit("run", exp, run.id, run.status, {"metrics": run.metrics, "reason": run.reason})
+        self._events.emit(
+            "run", exp, run.id, run.status, {"metrics": run.metrics, "reason": run.reason}
+        )
 
     def _cancel_runs_of(self, exp: Exploration, proposal_id: str) -> None:
         for run in tasks.active_runs(exp, proposal_id):
@@ -441,56 +398,18 @@ class Engine:
         exp.comparison = tasks.comparison_of(exp)
         exp.updated_at = utcnow()
         self._ledger.save_exploration(exp)
-        self._emit("exploration", exp, exp.id, exp.status)
-        self._signal()
-
-    def _load(self, exploration_id: str) -> Exploration:
-        exp = self._explorations.get(exploration_id)
-        if exp is None:
-            exp = self._ledger.load_exploration(exploration_id)
-            self._explorations[exp.id] = exp
-        return exp
-
-    def _notebook(self, exp: Exploration) -> NotebookDoc:
-        nb = self._notebooks.get(exp.id)
-        if nb is None:
-            nb = self._ledger.load_notebook(exp.id)
-            if nb is None:
-                raise Conflict(f"exploration {exp.id} has no stored notebook; start a new one")
-            self._notebooks[exp.id] = nb
-        return nb
-
-    def _find_proposal(self, proposal_id: str) -> tuple[Exploration, Proposal]:
-        for exp in self._explorations.values():
-            found = tasks.find_proposal(exp, proposal_id)
-            if found is not None:
-                return exp, found
-        exp = self._load(self._ledger.find_proposal(proposal_id).exploration_id)
-        found = tasks.find_proposal(exp, proposal_id)
-        if found is None:
-            raise NotFound(f"no proposal {proposal_id!r}")
-        return exp, found
-
-    def _live_run(self, run_id: str) -> Run | None:
-        for exp in self._explorations.values():
-            found = tasks.find_run(exp, run_id)
-            if found is not None:
-                return found
-        return None
-
-    def _find_run(self, run_id: str) -> tuple[Exploration, Run]:
-        live = self._live_run(run_id)
-        exp_id = live.exploration_id if live else self._ledger.find_run(run_id).exploration_id
-        exp = self._load(exp_id)
-        found = tasks.find_run(exp, run_id)
-        if found is None:
-            raise NotFound(f"no run {run_id!r}")
-        return exp, found
+        self._events.emit("exploration", exp, exp.id, exp.status)
+        self._events.signal()
 
     def _read_notebook(self, req: CreateExploration) -> NotebookDoc:
         path = notebook.resolve_notebook_path(self.config.root_dir, req.notebook_path)
         if req.cells is not None:
-            return notebook.notebook_from_cells(req.notebook_path, req.cells, req.kernel_name)
+            kernel_name = req.kernel_name
+            if kernel_name is None and path.is_file():
+                # Unsaved cells still run with the kernel the saved notebook names.
+                with contextlib.suppress(NotebookError):
+                    kernel_name = notebook.read_notebook(path).kernel_name
+            return notebook.notebook_from_cells(req.notebook_path, req.cells, kernel_name)
         nb = notebook.read_notebook(path, display_path=req.notebook_path)
         if req.kernel_name:
             nb.kernel_name = req.kernel_name
@@ -522,35 +441,3 @@ class Engine:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _signal(self) -> None:
-        """Wake every waiter; each re-checks its own condition."""
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    async def _wait_until(self, done: Callable[[], bool]) -> None:
-        while not done() and not self._closed:
-            await self._changed.wait()
-
-    def _emit(
-        self,
-        kind: str,
-        exp: Exploration,
-        object_id: str,
-        status: str,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        event = EngineEvent(
-            type=kind,
-            exploration_id=exp.id,
-            notebook_path=exp.notebook_path,
-            id=object_id,
-            status=str(status),
-            data=data or {},
-        )
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                # A broken live view must never break the engine.
-                log.exception("engine event listener failed")

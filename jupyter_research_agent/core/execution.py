@@ -237,14 +237,17 @@ async def run_attempt(
             await asyncio.wait({work}, timeout=interrupt_grace_s)
         return AttemptOutcome(status, reason, cells=capture.cells(), kernel_id=kernel.id)
     finally:
-        if work is not None and not work.done():
-            work.cancel()
-            with contextlib.suppress(BaseException):
-                await work  # a cancelled acquire shuts its half-started kernel down itself
-        if kernel is None and work is not None and work.done() and not work.cancelled():
-            got = work.exception() is None and work.result()
-            if isinstance(got, SideKernel):  # acquired just as the stop came
-                kernel = got
+        if work is not None:
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(BaseException):
+                    await work  # a cancelled acquire shuts its half-started kernel down itself
+            # Reading the exception marks it retrieved; a kernel acquired just as the stop
+            # came must still be shut down.
+            if not work.cancelled() and work.exception() is None and kernel is None:
+                got = work.result()
+                if isinstance(got, SideKernel):
+                    kernel = got
         if kernel is not None:
             await pool.release(kernel)
 

@@ -194,7 +194,12 @@ class KernelPool:
         while self._warm:
             kernel = self._warm.pop(0)
             self._replenish()
-            if await kernel.is_alive():
+            try:
+                alive = await kernel.is_alive()
+            except BaseException:  # cancelled while checking: the kernel is ours to stop
+                await self.release(kernel)
+                raise
+            if alive:
                 return kernel
             await self.release(kernel)
         self._replenish()

@@ -10,7 +10,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -215,10 +215,26 @@ class RunDetail(Run):
 # ---------------------------------------------------------------- explorations
 
 
+class MetricBinding(_Model):
+    """Where a metric's value comes from in the code, so a run can read it without the print.
+
+    ``expression`` is evaluated in the side kernel after a run's cells; ``names`` are the
+    variables it needs. ``source`` says whether it was found in the baseline's code or given
+    by the researcher (``--metric "test accuracy=acc"``).
+    """
+
+    name: str  # normalised metric name, as in Run.metrics
+    expression: str
+    cell_id: str | None = None  # the cell it was found in; None for a researcher's expression
+    names: list[str] = Field(default_factory=list)
+    source: Literal["binding", "researcher"] = "binding"
+
+
 class MetricSpec(_Model):
     name: str
     direction: Direction | None = None
     expression: str | None = None  # e.g. "acc" for --metric "test accuracy=acc"
+    binding: MetricBinding | None = None
 
 
 class ComparisonRow(_Model):

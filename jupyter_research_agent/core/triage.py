@@ -245,9 +245,9 @@ def condense_error(outputs: list[dict[str, Any]]) -> CondensedError:
     log_text = "".join(streams)
     skipped = 0
     if len(log_text) > MAX_ANALYSED_CHARS:
-        cut = len(log_text) - MAX_ANALYSED_CHARS
-        skipped = log_text.count("\n", 0, cut)
-        log_text = log_text[log_text.find("\n", cut) + 1 :]
+        newline = log_text.find("\n", len(log_text) - MAX_ANALYSED_CHARS)
+        skipped = log_text.count("\n", 0, newline + 1)
+        log_text = log_text[newline + 1 :]
     log_lines = strip_ansi(log_text).splitlines()
     traceback_in_log = -1
     if error is None:

@@ -8,7 +8,9 @@ const VERSION: string = JSON.parse(
   readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf-8')
 ).version;
 
-test('the Research panel shows the server status', async ({ page }, testInfo) => {
+test('the Research panel shows the server status', async ({
+  page
+}, testInfo) => {
   // Given JupyterLab with the extension, and no language model configured
   await openLab(page);
 

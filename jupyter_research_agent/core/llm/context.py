@@ -15,7 +15,7 @@ from typing import Any
 
 from ..models import Cell, ProposeRequest
 from ..redact import redact
-from ..triage import condense_error, strip_ansi
+from ..triage import condense_error, fold_lines, strip_ansi
 from .names import related_cells
 
 CHARS_PER_TOKEN = 4
@@ -111,7 +111,7 @@ def condense_outputs(outputs: list[dict[str, Any]], limit: int) -> str:
             name = str(output.get("name", "stdout"))
             text = _text(output.get("text"))
             # Clip huge streams before anything else touches them (50 MB outputs exist).
-            streams.setdefault(name, []).append(clip(text, limit * 2))
+            streams.setdefault(name, []).append(clip(text, limit * 4))
         elif kind in ("execute_result", "display_data"):
             data = output.get("data") or {}
             parts.append(_data_summary(data, max(limit // 3, MIN_BLOCK_CHARS)))
@@ -122,7 +122,9 @@ def condense_outputs(outputs: list[dict[str, Any]], limit: int) -> str:
                 }
             )
     for name, chunks in streams.items():
-        text = strip_ansi(clip("".join(chunks), limit * 2))
+        # Fold repeated lines (progress bars, warnings) before clipping to what is left.
+        text = strip_ansi(clip("".join(chunks), limit * 4))
+        text = "\n".join(fold_lines(text.splitlines())[0])
         parts.insert(0, f"[{name}]\n" + clip(text, max(limit // 2, MIN_BLOCK_CHARS)))
         clipped_for_metrics.insert(0, {"output_type": "stream", "name": name, "text": text})
     if any(o.get("output_type") == "error" for o in outputs):

@@ -1,0 +1,70 @@
+"""Choosing a proposer and gathering the proposals of a new exploration."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Protocol
+
+from . import exploration_tasks as tasks
+from .config import EngineConfig
+from .models import Exploration, NotebookDoc, Origin, Proposal, ProposeRequest
+from .offline import OfflineProposer
+
+log = logging.getLogger(__name__)
+
+
+class Proposer(Protocol):
+    """Anything that turns a request into proposals: offline, a language model, a test double."""
+
+    origin: Origin
+
+    async def propose(self, request: ProposeRequest) -> list[Proposal]: ...
+
+
+def default_proposer(config: EngineConfig) -> Proposer:
+    """The model proposer when a model is configured and its module offers one, else offline.
+
+    The model proposer's module provides ``make_proposer(config) -> Proposer``.
+    """
+    if config.llm.configured:
+        try:
+            module = importlib.import_module("jupyter_research_agent.core.llm")
+        except ImportError:
+            log.info("no model proposer available; proposing offline")
+        else:
+            factory = getattr(module, "make_proposer", None)
+            if factory is not None:
+                made: Proposer = factory(config)
+                return made
+    return OfflineProposer()
+
+
+async def gather_proposals(
+    exp: Exploration,
+    nb: NotebookDoc,
+    proposer: Proposer,
+    max_proposals: int,
+    sweep_found: list[Proposal],
+) -> tuple[list[Proposal], Origin]:
+    """The researcher's sweep, whole, then the proposer's ideas in the places left.
+
+    Returns the proposals bound to ``exp`` and the origin to record; proposer errors propagate.
+    """
+    room = max(0, max_proposals - len(sweep_found))
+    found: list[Proposal] = []
+    if room:
+        request = ProposeRequest(
+            notebook=nb,
+            cell_id=exp.cell_id,
+            kind=exp.kind,
+            metric=exp.metric,
+            instructions=exp.instructions,
+            max_proposals=room,
+            seeds=exp.seeds,
+        )
+        found = await proposer.propose(request)
+    kept = tasks.accept_proposals(exp, sweep_found, exp.cell_source)
+    kept += tasks.accept_proposals(exp, found, exp.cell_source, limit=room)
+    origin = proposer.origin if found or not sweep_found else Origin.RESEARCHER
+    return kept, origin
