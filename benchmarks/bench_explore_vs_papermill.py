@@ -25,6 +25,7 @@ import papermill
 
 from jupyter_research_agent.core.config import EngineConfig
 from jupyter_research_agent.core.engine import Engine
+from jupyter_research_agent.core.metrics import extract_metrics
 from jupyter_research_agent.core.models import CreateExploration, Exploration, RunStatus
 
 _nbf: Any = nbformat
@@ -55,6 +56,7 @@ print(f"accuracy: {np.mean((p > 0.5) == y):.4f}")
 def write_notebook(path: Path) -> None:
     nb = _nbf.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
     params = _nbf.v4.new_code_cell(PARAMS, id="params")
     params.metadata["tags"] = ["parameters"]  # where papermill injects its parameters
     nb.cells = [
@@ -88,18 +90,28 @@ async def explore(root: Path, variations: int, parallel: int) -> tuple[float, Ex
     return time.perf_counter() - started, done
 
 
-def run_papermill(root: Path, parameter_sets: list[dict[str, Any]]) -> float:
+def run_papermill(
+    root: Path, parameter_sets: list[dict[str, Any]]
+) -> tuple[float, list[dict[str, float]]]:
     started = time.perf_counter()
+    outputs = []
     for index, parameters in enumerate(parameter_sets):
+        out = root / f"papermill-{index}.ipynb"
         papermill.execute_notebook(
             str(root / "bench.ipynb"),
-            str(root / f"papermill-{index}.ipynb"),
+            str(out),
             parameters=parameters,
             kernel_name="python3",
             progress_bar=False,
             cwd=str(root),
         )
-    return time.perf_counter() - started
+        outputs.append(out)
+    elapsed = time.perf_counter() - started
+    found = []
+    for out in outputs:
+        nb = _nbf.read(str(out), as_version=4)
+        found.append(extract_metrics([o for c in nb.cells for o in c.get("outputs", [])]))
+    return elapsed, found
 
 
 def main() -> int:
@@ -118,13 +130,18 @@ def main() -> int:
             return 1
         # The baseline runs as written (no parameters), then each variation's changed values.
         parameter_sets = [{}, *(p.overrides for p in exp.proposals)]
-        papermill_s = run_papermill(root, parameter_sets)
+        papermill_s, papermill_metrics = run_papermill(root, parameter_sets)
+    engine_metrics = [exp.baseline.metrics if exp.baseline else {}] + [
+        next(r.metrics for r in exp.runs if r.proposal_id == p.id) for p in exp.proposals
+    ]
     print(f"variations: {args.variations} (+ baseline), side kernels in parallel: {args.parallel}")
     for proposal in exp.proposals:
         print(f"  {proposal.title}  {proposal.overrides}")
     print(f"engine explore:        {engine_s:7.2f} s")
     print(f"papermill, one by one: {papermill_s:7.2f} s")
     print(f"ratio papermill/engine: {papermill_s / engine_s:.2f}x")
+    same = engine_metrics == papermill_metrics
+    print(f"same metrics on both sides: {'yes' if same else 'NO'}")
     return 0
 
 

@@ -28,6 +28,8 @@ pytest_all() {
 }
 
 browser_tests() {
+  # A free port unless one is given, so parallel runs on one machine do not collide.
+  export JRA_UI_TEST_PORT="${JRA_UI_TEST_PORT:-$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
   (cd ui-tests && jlpm install --immutable && ../node_modules/.bin/tsc -p . && jlpm playwright test)
 }
 

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,57 @@ def test_jupyter_finds_the_subcommand() -> None:
     )
     assert proc.returncode == 0
     assert "explore" in proc.stdout
+
+
+def _processes_marked(mark: str) -> set[int]:
+    """Live processes whose environment holds ``mark`` (side kernels inherit it)."""
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark.encode() in (entry / "environ").read_bytes():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.add(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_shuts_every_kernel_down(tmp_path: Path) -> None:
+    # Given an explore of a slow cell whose runs are going on in side kernels
+    shutil.copy(FILES / "slow.ipynb", tmp_path / "slow.ipynb")
+    mark = f"JRA_CTRL_C_TEST={tmp_path.name}"
+    env = {**os.environ, "PYTHONPATH": str(REPO), mark.split("=")[0]: mark.split("=")[1]}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_research_agent.cli", "explore", "slow.ipynb",
+         "--cell", "work", *FAST, "--yes", "--ledger", "l.sqlite"],
+        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen = ""
+    while "running" not in seen:
+        line = proc.stderr.readline()
+        assert line, f"explore ended early: {seen}"
+        seen += line
+    assert len(_processes_marked(mark) - {proc.pid}) >= 1
+    # When the researcher presses Ctrl-C
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    # Then the command exits 130 with a note, and no side kernel is left
+    assert proc.returncode == 130
+    assert "interrupted" in rest
+    assert _processes_marked(mark) == set()
+    # And the ledger records the runs as interrupted, not running
+    shown = json.loads(
+        run_cli("list", "--format", "json", "--ledger", "l.sqlite", cwd=tmp_path).stdout
+    )
+    detail = json.loads(
+        run_cli("show", shown[0]["id"], "--format", "json", "--ledger", "l.sqlite",
+                cwd=tmp_path).stdout
+    )  # fmt: skip
+    statuses = {detail["baseline"]["status"], *(r["status"] for r in detail["runs"])}
+    assert statuses == {"interrupted"}
+    assert "Ctrl-C" in detail["baseline"]["reason"]

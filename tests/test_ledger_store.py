@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,3 +175,44 @@ def test_two_processes_write_concurrently(tmp_path: Path) -> None:
     ledger = Ledger(path)
     assert len(ledger.list_explorations()) == 120
     assert len(ledger.list_explorations("q.ipynb")) == 40
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from jupyter_research_agent.core.ledger import Ledger
+from jupyter_research_agent.core.models import Exploration, ExplorationStatus, Run, RunStatus
+ledger = Ledger(Path(sys.argv[1]))
+exp = Exploration(id="exp-live", notebook_path="nb.ipynb", cell_id="c",
+                  status=ExplorationStatus.RUNNING)
+exp.runs = [Run(id="run-live", exploration_id=exp.id, status=RunStatus.RUNNING)]
+ledger.save_exploration(exp)
+print("saved", flush=True)
+time.sleep(60)
+"""
+
+
+def test_runs_of_a_live_process_are_left_alone(tmp_path: Path) -> None:
+    # Given another process that is running a run recorded in the shared ledger
+    path = tmp_path / "ledger.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "saved"
+        # When this process opens the ledger (say, to list explorations)
+        ledger = Ledger(path)
+        # Then the other process's run still reads running
+        assert ledger.find_run("run-live").status == RunStatus.RUNNING
+        assert ledger.load_exploration("exp-live").status == ExplorationStatus.RUNNING
+        ledger.close()
+    finally:
+        holder.kill()
+        holder.wait()
+    # When that process is gone and the ledger is opened again, Then the run reads interrupted
+    ledger = Ledger(path)
+    assert ledger.find_run("run-live").status == RunStatus.INTERRUPTED
+    assert ledger.load_exploration("exp-live").status == ExplorationStatus.DONE
+    ledger.close()

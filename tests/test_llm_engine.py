@@ -22,12 +22,20 @@ TARGET = "scale = 2\nscore = 0.5 * scale\nprint(f'score: {score}')"
 BETTER = "scale = 3\nscore = 0.5 * scale\nprint(f'score: {score}')"
 
 
+def files_holding(folder: Path, secret: str) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
 @pytest.mark.asyncio
 async def test_model_proposals_run_in_side_kernels(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
     # Given a notebook on disk and an engine whose configured model is the fake server
     provider_module.forget_modes()
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell(TARGET, id="fit")]
     (tmp_path / "study.ipynb").write_text(nbformat.writes(nb))
     fake_openai.script(chat(proposals_answer(BETTER)))
@@ -65,5 +73,5 @@ async def test_model_proposals_run_in_side_kernels(tmp_path: Path, fake_openai: 
     finally:
         await engine.close()
     # And the key never reached the ledger
-    assert SENTINEL_KEY.encode() not in (tmp_path / "ledger.sqlite").read_bytes()
+    assert not files_holding(tmp_path, SENTINEL_KEY)
     assert json.dumps(fake_openai.chat_requests[0].body).count(SENTINEL_KEY) == 0

@@ -236,6 +236,7 @@ async def test_metric_names_are_asked_for_and_checked(fake_openai: FakeOpenAI) -
     prompt = fake_openai.chat_requests[0].body["messages"][1]["content"]
     assert "computed from `acc`" in prompt
     assert 'print(f"test accuracy: {acc:.4f}")' in prompt
+    assert "Later cells use `model` from the target: keep it." in prompt
     # And the proposal that no longer defines it is flagged
     assert proposals[0].warnings == []
     assert proposals[1].warnings == ["this variation no longer computes `acc`"]

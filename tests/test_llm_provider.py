@@ -286,3 +286,29 @@ def test_proposals_answer_helper_is_valid_json() -> None:
     import json
 
     assert json.loads(proposals_answer("x = 1"))["proposals"][0]["code"] == "x = 1"
+
+
+@pytest.mark.asyncio
+async def test_fake_server_streams_server_sent_events(fake_openai: FakeOpenAI) -> None:
+    # Given the fake server and the openai client asking for a stream with usage
+    import openai
+
+    fake_openai.script(chat("a streamed answer that is longer than one chunk"))
+    client = openai.AsyncOpenAI(api_key="x", base_url=fake_openai.url, max_retries=0)
+    # When the stream is read
+    stream = await client.chat.completions.create(
+        model="test-model",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, finish, usage = "", None, None
+    async for chunk in stream:
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+            finish = chunk.choices[0].finish_reason or finish
+        usage = chunk.usage or usage
+    # Then the pieces make the answer, with its finish reason and usage
+    assert text == "a streamed answer that is longer than one chunk"
+    assert finish == "stop" and usage is not None and usage.prompt_tokens == 120
+    await client.close()

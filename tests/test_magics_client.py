@@ -233,4 +233,5 @@ def test_results_wait_has_a_deadline(tmp_path: Path, capsys: pytest.CaptureFixtu
     # Then it gives up with one line and the server carries on
     assert result is None
     err = capsys.readouterr().err
-    assert err.startswith("research-agent: still not done after 0.3 s; the server carries on")
+    assert err.startswith("research-agent: still not done after 0.3 s; the server carries on (")
+    assert "`%research status exp-1`" in err

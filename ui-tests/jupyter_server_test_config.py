@@ -24,6 +24,11 @@ c.ResearchAgent.model = ""
 c.ResearchAgent.base_url = ""
 c.ResearchAgent.api_key = ""
 
+# Two side kernels keep the browser tests quick on two cores; the ledger stays in the
+# throwaway root so tests never see (or write) the developer's own explorations.
+c.ResearchAgent.pool_size = 2
+c.ResearchAgent.ledger_path = os.path.join(_root, ".research_agent", "ledger.sqlite")
+
 # Keep JupyterLab's news prompt away: it would cover the UI under test.
 _settings = os.path.join(_root, ".settings", "@jupyterlab", "apputils-extension")
 os.makedirs(_settings)

@@ -4,10 +4,10 @@ A variation may drop the line that printed the metric (``print(f"test accuracy: 
 while still computing it. The binding records where the value comes from (``acc``), so every
 run can evaluate it silently in its side kernel after its cells and still report the metric.
 
-Print templates are matched with the output parser itself: each expression of the call is
-replaced by a unique number, the line is read by :func:`metrics.metrics_from_text`, and the
-number found under the metric's name points back to its expression. A binding is therefore found
-exactly where the output parser would read the metric from that line.
+Sources, as the output parser reads them: print and logging calls (see binding_templates), a
+dict, DataFrame or Series a cell shows (literal, or held by a variable), a function's returned
+dict, and a bare value shown as the cell's result. Only the notebook's own scope counts: names
+printed inside a function body are that function's locals.
 """
 
 from __future__ import annotations
@@ -15,22 +15,37 @@ from __future__ import annotations
 import ast
 import builtins
 import json
-import math
 import re
-import string
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .binding_kernel import (
+    binding_expression_code,
+    parse_user_expression_results,
+    read_user_expressions,
+)
+from .binding_templates import call_pieces, constant_str, template_match
 from .errors import InvalidInput
 from .literals import dotted_name, parse_cell
-from .metrics import infer_direction, metrics_from_text, metrics_with_sources, normalize_name
+from .metrics import infer_direction, metrics_with_sources, normalize_name
 from .models import Cell, Direction, MetricBinding, MetricSpec
+
+__all__ = [
+    "MetricBinding",
+    "binding_expression_code",
+    "binding_warnings",
+    "defined_names",
+    "find_binding",
+    "free_names",
+    "parse_metric_arg",
+    "parse_user_expression_results",
+    "read_user_expressions",
+]
 
 Kind = Literal["stdout", "result"]
 
 _BUILTINS = frozenset(dir(builtins))
-_LOG_METHODS = {"debug", "info", "warning", "warn", "error", "critical", "exception", "log"}
 _FRAMES = {"DataFrame", "Series"}
 # Nodes with a scope of their own: names bound or printed inside are not the notebook's.
 _SCOPES = (
@@ -43,183 +58,16 @@ _SCOPES = (
     ast.DictComp,
     ast.GeneratorExp,
 )
-_SLOT_BASE = 987_654_321_000  # numbers no real template holds
-_PERCENT = re.compile(
-    r"%(?:\((?P<key>[^)]*)\))?[#0\- +]*(?P<width>\*|\d+)?(?:\.(?P<prec>\*|\d+))?[hlL]?"
-    r"(?P<conv>[diouxXeEfFgGcrsa%])"
-)
+# `%time x = f()` runs its statement in the notebook's namespace: keep it visible.
+_TIME_MAGIC = re.compile(r"^(\s*)%time\s+", re.MULTILINE)
 _QUOTED_KEY = re.compile(r"""(['"])((?:(?!\1).){1,80})\1\s*:""")
-_ERROR_CHARS = 200
-
-
-# ---------------------------------------------------------------- templates
-
-
-@dataclass
-class _Slot:
-    node: ast.expr
-    percent: bool = False  # formatted with a "%" spec: the printed number is 100 x the value
-
-
-_Piece = str | _Slot
-
-
-def _slot(node: ast.expr, spec: str = "") -> list[_Piece]:
-    return [_Slot(node, percent=spec.endswith("%"))]
-
-
-def _constant_str(node: ast.expr | None) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    return None
-
-
-def _pieces(node: ast.expr) -> list[_Piece] | None:
-    """The text ``node`` renders to, with expressions as slots; None when it is not text."""
-    text = _constant_str(node)
-    if text is not None:
-        return [text]
-    if isinstance(node, ast.JoinedStr):
-        out: list[_Piece] = []
-        for value in node.values:
-            if isinstance(value, ast.FormattedValue):
-                spec = value.format_spec
-                spec_text = "".join(
-                    v.value
-                    for v in (spec.values if isinstance(spec, ast.JoinedStr) else [])
-                    if isinstance(v, ast.Constant) and isinstance(v.value, str)
-                )
-                out += _slot(value.value, spec_text)
-            elif (piece := _constant_str(value)) is not None:
-                out.append(piece)
-        return out
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-        left, right = _pieces(node.left), _pieces(node.right)
-        if left is None and right is None:
-            return None
-        return (left or _slot(node.left)) + (right or _slot(node.right))
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
-        template = _constant_str(node.left)
-        if template is None:
-            return None
-        right = node.right
-        if isinstance(right, ast.Dict):
-            return _percent(template, [], right)
-        args = list(right.elts) if isinstance(right, ast.Tuple) else [right]
-        return _percent(template, args, None)
-    if isinstance(node, ast.Call):
-        func = node.func
-        if isinstance(func, ast.Attribute) and func.attr == "format":
-            template = _constant_str(func.value)
-            return None if template is None else _str_format(template, node)
-        if isinstance(func, ast.Name) and func.id in ("str", "repr") and len(node.args) == 1:
-            return _slot(node.args[0])
-        if isinstance(func, ast.Name) and func.id == "format" and node.args:
-            spec = _constant_str(node.args[1]) if len(node.args) > 1 else ""
-            return _slot(node.args[0], spec or "")
-    return None
-
-
-def _percent(template: str, args: list[ast.expr], mapping: ast.Dict | None) -> list[_Piece]:
-    """``"loss=%.3f" % loss`` as pieces."""
-    out: list[_Piece] = []
-    queue = list(args)
-    last = 0
-    for match in _PERCENT.finditer(template):
-        out.append(template[last : match.start()])
-        last = match.end()
-        if match.group("conv") == "%":
-            out.append("%")
-            continue
-        for star in (match.group("width"), match.group("prec")):
-            if star == "*" and queue:
-                queue.pop(0)
-        key = match.group("key")
-        if key is not None:
-            value = _dict_value(mapping, key) if mapping is not None else None
-            out += _slot(value) if value is not None else ["x"]
-        elif queue:
-            out += _slot(queue.pop(0))
-        else:
-            out.append("x")
-    out.append(template[last:])
-    return out
-
-
-def _str_format(template: str, call: ast.Call) -> list[_Piece] | None:
-    """``"loss={}".format(loss)`` as pieces."""
-    keywords = {k.arg: k.value for k in call.keywords if k.arg is not None}
-    out: list[_Piece] = []
-    auto = 0
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError:
-        return None
-    for literal, field_name, spec, _ in parsed:
-        out.append(literal)
-        if field_name is None:
-            continue
-        node: ast.expr | None = None
-        if field_name == "":
-            node = call.args[auto] if auto < len(call.args) else None
-            auto += 1
-        elif field_name.isdigit():
-            index = int(field_name)
-            node = call.args[index] if index < len(call.args) else None
-        elif field_name.isidentifier():
-            node = keywords.get(field_name)
-        out += _slot(node, spec or "") if node is not None else ["x"]
-    return out
-
-
-def _call_pieces(call: ast.Call) -> list[_Piece] | None:
-    """What a print or logging call writes, as pieces; None for other calls."""
-    name = dotted_name(call.func) or ""
-    if any(isinstance(a, ast.Starred) for a in call.args):
-        return None
-    writes = name.endswith(".write") and name.split(".")[-2] in ("tqdm", "stdout")
-    if name == "print" or writes:
-        for keyword in call.keywords:
-            if keyword.arg == "file" and dotted_name(keyword.value) == "sys.stderr":
-                return None
-        sep = next((k.value for k in call.keywords if k.arg == "sep"), None)
-        sep_text = _constant_str(sep) if sep is not None else " "
-        out: list[_Piece] = []
-        for index, arg in enumerate(call.args):
-            if index:
-                out.append(sep_text if sep_text is not None else " ")
-            out += _pieces(arg) or _slot(arg)
-        return out
-    method = name.rsplit(".", 1)[-1]
-    if "." in name and method in _LOG_METHODS and not name.startswith("warnings."):
-        args = call.args[1:] if method == "log" else call.args
-        if not args:
-            return None
-        template = _constant_str(args[0])
-        if template is not None and len(args) > 1:
-            return _percent(template, list(args[1:]), None)
-        return _pieces(args[0]) or _slot(args[0])
-    return None
-
-
-def _template_match(pieces: list[_Piece], target: str) -> _Slot | None:
-    """The slot whose number the output parser reads under ``target``."""
-    slots: list[_Slot] = []
-    text: list[str] = []
-    for piece in pieces:
-        if isinstance(piece, _Slot):
-            text.append(str(_SLOT_BASE + len(slots)))
-            slots.append(piece)
-        else:
-            text.append(piece)
-    value = metrics_from_text("".join(text)).get(target)
-    if value is None:
-        return None
-    index = int(value) - _SLOT_BASE
-    return slots[index] if 0 <= index < len(slots) and value == int(value) else None
 
 
 # ---------------------------------------------------------------- the notebook's code
+
+
+def _parse(source: str) -> ast.Module | None:
+    return parse_cell(_TIME_MAGIC.sub(r"\1", source))
 
 
 @dataclass
@@ -274,7 +122,7 @@ def _dict_value(node: ast.Dict | None, target: str) -> ast.expr | None:
     if node is None:
         return None
     for key, value in zip(node.keys, node.values, strict=True):
-        text = _constant_str(key)
+        text = constant_str(key)
         if text is not None and normalize_name(text) == normalize_name(target):
             return value
     return None
@@ -282,7 +130,7 @@ def _dict_value(node: ast.Dict | None, target: str) -> ast.expr | None:
 
 def _dict_key(node: ast.Dict, target: str) -> str | None:
     for key in node.keys:
-        text = _constant_str(key)
+        text = constant_str(key)
         if text is not None and normalize_name(text) == target:
             return text
     return None
@@ -300,9 +148,10 @@ class _Code:
         for cell in cells:
             if cell.cell_type != "code":
                 continue
-            tree = parse_cell(cell.source)
+            text = _TIME_MAGIC.sub(r"\1", cell.source)
+            tree = parse_cell(text)
             if tree is not None:
-                self.sources.append(_Source(cell, cell.source, tree))
+                self.sources.append(_Source(cell, text, tree))
         self.functions: dict[str, list[ast.Dict]] = {}  # dicts a top-level function returns
         self.assigned: set[str] = set()
         for src in self.sources:
@@ -338,7 +187,7 @@ class _Code:
             if isinstance(target, ast.Name):
                 found[target.id] = _Assigned(value, text)
             elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
-                key = _constant_str(target.slice)
+                key = constant_str(target.slice)
                 holder = found.get(target.value.id)
                 if key is not None and holder is not None:
                     holder.keys[key] = value
@@ -395,11 +244,11 @@ def _named_value(
     the variable itself when it carries the metric's name."""
     assigned = code.assignments(src).get(name)
     if assigned is not None:
-        for key in assigned.keys:
-            if normalize_name(key) == target:
-                return _subscript(name, key)
+        for stored in assigned.keys:
+            if normalize_name(stored) == target:
+                return _subscript(name, stored)
         value = assigned.value
-        key = None
+        key: str | None = None
         if isinstance(value, ast.Dict):
             key = _dict_key(value, target)
         elif isinstance(value, ast.Call) and _is_frame(value):
@@ -428,16 +277,16 @@ def _frame_value(
         elif isinstance(row, ast.List | ast.Tuple):
             columns = next((k.value for k in call.keywords if k.arg in ("columns", "index")), None)
             if isinstance(columns, ast.List | ast.Tuple):
-                for column, value in zip(columns.elts, row.elts, strict=False):
-                    label = _constant_str(column)
+                for column, item in zip(columns.elts, row.elts, strict=False):
+                    label = constant_str(column)
                     if label is not None and normalize_name(label) == target:
-                        return _expr_text(value, src.text)
+                        return _expr_text(item, src.text)
             return None
     if isinstance(data, ast.Name):
         return _named_value(data.id, target, src, code, outputs)
     if not isinstance(data, ast.Dict):
         return None
-    value = _dict_value(data, target)
+    value: ast.expr | None = _dict_value(data, target)
     if isinstance(value, ast.List | ast.Tuple):
         value = value.elts[0] if len(value.elts) == 1 else None
     return _expr_text(value, src.text) if value is not None else None
@@ -474,8 +323,8 @@ def _candidates(
                 if text is not None:
                     found.append(_Candidate("result", text))
             continue
-        pieces = _call_pieces(node)
-        slot = _template_match(pieces, target) if pieces is not None else None
+        pieces = call_pieces(node)
+        slot = template_match(pieces, target) if pieces is not None else None
         if slot is not None:
             text = _expr_text(slot.node, src.text)
             found.append(_Candidate("stdout", f"{_paren(text)} * 100" if slot.percent else text))
@@ -484,7 +333,7 @@ def _candidates(
     if isinstance(last, ast.Expr) and shows_result:
         value = last.value
         is_output_call = isinstance(value, ast.Call) and (
-            _call_pieces(value) is not None or dotted_name(value.func) == "display"
+            call_pieces(value) is not None or dotted_name(value.func) == "display"
         )
         if not is_output_call:
             text = _displayed(value, target, src, code, outputs)
@@ -558,8 +407,9 @@ def free_names(expression: str, keep: Iterable[str] = ()) -> list[str]:
         elif isinstance(node, ast.NamedExpr):
             bound.add(node.target.id)
     names: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+    loads = [n for n in ast.walk(tree) if isinstance(n, ast.Name)]
+    for node in sorted(loads, key=lambda n: (n.lineno, n.col_offset)):
+        if isinstance(node.ctx, ast.Load):
             name = node.id
             if name in bound or name in names or (name in _BUILTINS and name not in kept):
                 continue
@@ -582,10 +432,10 @@ def defined_names(tree: ast.Module) -> tuple[set[str], bool]:
                     names.add(alias.asname or alias.name.split(".")[0])
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
-        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
-            names.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            names.add(node.rest)
+        elif isinstance(node, ast.MatchAs | ast.MatchStar | ast.MatchMapping):
+            bound = node.rest if isinstance(node, ast.MatchMapping) else node.name
+            if bound:
+                names.add(bound)
     for node in ast.walk(tree):
         # `global x` inside a function makes its assignments the notebook's.
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -610,12 +460,12 @@ def binding_warnings(
     cell before it binds it. A variation that does not parse gets no warning here: its run
     fails with the syntax error, which says more.
     """
-    tree = parse_cell(code)
+    tree = _parse(code)
     if tree is None or not binding.names:
         return []
     defined, star = defined_names(tree)
     for cell in [*later_cells, *earlier_cells]:
-        other = parse_cell(cell.source) if cell.cell_type == "code" else None
+        other = _parse(cell.source) if cell.cell_type == "code" else None
         if other is not None:
             names, other_star = defined_names(other)
             defined |= names
@@ -656,73 +506,3 @@ def parse_metric_arg(arg: str, direction: Direction | None = None) -> MetricSpec
         name=normalize_name(name), expression=expression, names=names, source="researcher"
     )
     return spec
-
-
-# ---------------------------------------------------------------- evaluation in the kernel
-
-
-def _wrapped(expression: str) -> str:
-    try:
-        canonical = ast.unparse(ast.parse(expression, mode="eval"))
-    except SyntaxError:
-        return repr(f"not a Python expression: {expression[:_ERROR_CHARS]}")
-    # Non-numbers come back as a message string; float() errors come back as kernel errors.
-    return (
-        "(lambda v: float(v) if hasattr(v, '__float__') and not isinstance(v, (str, bytes, bool))"
-        f" else 'not a number: ' + type(v).__name__)(({canonical}))"
-    )
-
-
-def binding_expression_code(bindings: Iterable[MetricBinding]) -> dict[str, str]:
-    """Jupyter ``user_expressions`` that read each bound metric as a float, by metric name."""
-    return {b.name: _wrapped(b.expression) for b in bindings}
-
-
-def read_user_expressions(
-    reply: dict[str, Any],
-) -> tuple[dict[str, float], dict[str, str]]:
-    """The values and the errors in an execute reply's ``user_expressions``."""
-    values: dict[str, float] = {}
-    errors: dict[str, str] = {}
-    for name, item in reply.items():
-        if not isinstance(item, dict):
-            errors[name] = "no result"
-            continue
-        status = item.get("status")
-        if status == "error":
-            ename, evalue = str(item.get("ename", "Error")), str(item.get("evalue", ""))
-            errors[name] = f"{ename}: {evalue}"[:_ERROR_CHARS] if evalue else ename
-            continue
-        data = item.get("data")
-        plain = data.get("text/plain") if isinstance(data, dict) else None
-        if status != "ok" or not isinstance(plain, str):
-            errors[name] = f"no value ({status or 'no status'})"
-            continue
-        value, error = _number(plain)
-        if value is not None:
-            values[name] = value
-        else:
-            errors[name] = error
-    return values, errors
-
-
-def parse_user_expression_results(reply: dict[str, Any]) -> dict[str, float]:
-    """The numbers in an execute reply's ``user_expressions`` (errors left out)."""
-    return read_user_expressions(reply)[0]
-
-
-def _number(plain: str) -> tuple[float | None, str]:
-    text = plain.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        return (value, "") if math.isfinite(value) else (None, f"not a finite number: {text}")
-    try:
-        said = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        said = None
-    if isinstance(said, str):
-        return None, said[:_ERROR_CHARS]
-    return None, f"not a number: {text[:_ERROR_CHARS]}"

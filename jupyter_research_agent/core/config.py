@@ -46,6 +46,9 @@ class GatewayConfig(BaseModel):
     url: str | None = None
     auth_token: SecretStr | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    # The token is sent as "<auth_header_key>: <auth_scheme> <token>" (no scheme: the token alone).
+    auth_scheme: str = "token"
+    auth_header_key: str = "Authorization"
     request_timeout_s: float = 60.0
     connect_timeout_s: float = 30.0
     validate_cert: bool = True

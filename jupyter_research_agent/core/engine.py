@@ -424,8 +424,20 @@ class Engine:
 
     def _the_proposer(self) -> Proposer:
         if self._proposer is None:
-            self._proposer = default_proposer(self.config)
+            self._proposer = default_proposer(self.config, usage_sink=self._record_usage)
         return self._proposer
+
+    def _record_usage(self, usage: Any) -> None:
+        """Token counts of one model request, kept per exploration in the ledger."""
+        label = getattr(usage, "label", None)
+        if not label or self._closed:
+            return
+        try:
+            self._ledger.record_usage(
+                label, str(usage.model), int(usage.prompt_tokens), int(usage.completion_tokens)
+            )
+        except Exception:
+            log.exception("could not record model usage")
 
     def _the_executor(self) -> Executor:
         # Created on first use: listing or showing explorations starts no kernel machinery.

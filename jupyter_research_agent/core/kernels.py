@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import KernelError
 
@@ -105,6 +105,18 @@ async def _shutdown_manager(manager: AsyncKernelManager) -> None:
         log.warning("shutting down kernel %s failed", manager.kernel_id, exc_info=True)
 
 
+class KernelLauncher(Protocol):
+    """Starts side kernels somewhere other than this machine (a kernel gateway: gateway.py).
+
+    ``start`` gets the scrubbed environment, answers with a ready kernel and cleans up after
+    itself when it fails or is cancelled; the pool applies the start timeout around it.
+    """
+
+    async def start(self, key: KernelKey, env: Mapping[str, str]) -> SideKernel: ...
+
+    async def close(self) -> None: ...
+
+
 class KernelPool:
     """Starts side kernels on this machine and keeps warm ones for the last key asked for.
 
@@ -117,7 +129,9 @@ class KernelPool:
         warm_kernels: int = 0,
         start_timeout_s: float = 60.0,
         secret_env_patterns: Iterable[str] = (),
+        launcher: KernelLauncher | None = None,
     ) -> None:
+        self.launcher = launcher  # None: kernels start on this machine
         self.warm_target = warm_kernels
         self.start_timeout_s = start_timeout_s
         self.secret_env_patterns = list(secret_env_patterns)
@@ -150,6 +164,8 @@ class KernelPool:
         """Start a fresh kernel and wait until it answers; KernelStartError otherwise."""
         if self._closed:
             raise KernelStartError("the kernel pool is closed")
+        if self.launcher is not None:
+            return await self._launch(self.launcher, key)
         from jupyter_client.kernelspec import NoSuchKernel
         from jupyter_client.manager import AsyncKernelManager
 
@@ -187,6 +203,17 @@ class KernelPool:
             if isinstance(exc, Exception):
                 raise KernelStartError(f"kernel {name!r} failed to start: {exc}") from exc
             raise
+
+    async def _launch(self, launcher: KernelLauncher, key: KernelKey) -> SideKernel:
+        env = scrubbed_env(self.secret_env_patterns)
+        try:
+            async with asyncio.timeout(self.start_timeout_s):
+                kernel = await launcher.start(key, env)
+        except TimeoutError as exc:
+            msg = f"kernel {key.kernel_name!r} did not start within {self.start_timeout_s:g} s"
+            raise KernelStartError(msg) from exc
+        self._live.add(kernel)
+        return kernel
 
     async def acquire(self, key: KernelKey) -> SideKernel:
         """A kernel for one run: a warm one for this key if any is alive, else a fresh one."""
@@ -272,6 +299,8 @@ class KernelPool:
         kernels = list(self._live) + self._warm
         self._warm = []
         await asyncio.gather(*(self._shutdown(k) for k in kernels), return_exceptions=True)
+        if self.launcher is not None:
+            await self.launcher.close()
         if self._ipc_dir is not None:
             shutil.rmtree(self._ipc_dir, ignore_errors=True)
             self._ipc_dir = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
-from typing import Protocol
+import sys
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from . import exploration_tasks as tasks
 from .config import EngineConfig
@@ -22,22 +25,38 @@ class Proposer(Protocol):
     async def propose(self, request: ProposeRequest) -> list[Proposal]: ...
 
 
-def default_proposer(config: EngineConfig) -> Proposer:
+_LLM_MODULE = "jupyter_research_agent.core.llm"
+
+
+def default_proposer(
+    config: EngineConfig, usage_sink: Callable[[Any], None] | None = None
+) -> Proposer:
     """The model proposer when a model is configured and its module offers one, else offline.
 
-    The model proposer's module provides ``make_proposer(config) -> Proposer``.
+    The model proposer's module provides ``make_proposer(config, usage_sink=...)``; the sink
+    receives the token usage of every model request.
     """
     if config.llm.configured:
         try:
-            module = importlib.import_module("jupyter_research_agent.core.llm")
+            module = importlib.import_module(_LLM_MODULE)
         except ImportError:
             log.info("no model proposer available; proposing offline")
         else:
             factory = getattr(module, "make_proposer", None)
             if factory is not None:
-                made: Proposer = factory(config)
+                made: Proposer = factory(config, usage_sink=usage_sink)
                 return made
     return OfflineProposer()
+
+
+def usage_labelled(exploration_id: str) -> contextlib.AbstractContextManager[Any]:
+    """Tag model usage inside this block with the exploration (a no-op without the model)."""
+    module = sys.modules.get(_LLM_MODULE)
+    labeler = getattr(module, "label_usage", None) if module is not None else None
+    if labeler is None:
+        return contextlib.nullcontext()
+    labelled: contextlib.AbstractContextManager[Any] = labeler(exploration_id)
+    return labelled
 
 
 async def gather_proposals(
@@ -63,7 +82,8 @@ async def gather_proposals(
             max_proposals=room,
             seeds=exp.seeds,
         )
-        found = await proposer.propose(request)
+        with usage_labelled(exp.id):
+            found = await proposer.propose(request)
     kept = tasks.accept_proposals(exp, sweep_found, exp.cell_source)
     kept += tasks.accept_proposals(exp, found, exp.cell_source, limit=room)
     origin = proposer.origin if found or not sweep_found else Origin.RESEARCHER

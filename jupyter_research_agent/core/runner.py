@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from .capture import OutputCapture
 from .config import EngineConfig
 from .execution import AttemptOutcome, StopSignal, run_attempt
+from .gateway import gateway_launcher
 from .kernels import KernelKey, KernelPool
 from .models import Cell, CellOutputs, RunProgress, RunStatus, StateStrategy
 
@@ -165,6 +166,7 @@ class Executor:
             warm_kernels=config.warm_kernels,
             start_timeout_s=config.kernel_start_timeout_s,
             secret_env_patterns=config.secret_env_patterns,
+            launcher=gateway_launcher(config),  # None unless side kernels go to a gateway
         )
         self._queue: deque[RunHandle] = deque()
         self._running: set[RunHandle] = set()

@@ -123,7 +123,7 @@ class ResearchSession:
             kernel_name=kernelspec.get("name"),
             metric=args.metric,
             direction=args.direction,
-            sweep=getattr(args, "sweep", None),
+            sweep=args.sweep,
             instructions=args.instructions,
             max_proposals=args.max_proposals,
             seeds=args.seeds,

@@ -60,17 +60,22 @@ def run_magic(magics: ResearchMagics, line: str, cell: str | None) -> Any:
     try:
         return session.execute(command, line)
     except KeyboardInterrupt:
-        where = f" `%research status {session.current_id}`" if session.current_id else ""
-        fail(f"interrupted: stopped waiting; the server carries on ({where.strip() or 'see'})")
+        fail(f"interrupted: stopped waiting; the server carries on ({_follow_up(session)})")
     except NotFoundError as err:
         fail(f"no Jupyter server found for this kernel ({err})")
     except ServerUnreachable as err:
         session.forget_server()
         fail(f"no Jupyter server reachable for this kernel ({err})")
     except WaitTimeout as err:
-        fail(f"{err}; the server carries on: `%research status {session.current_id or ''}`")
+        fail(f"{err}; the server carries on ({_follow_up(session)})")
     except ApiError as err:
         fail(f"the server said: {err}")
     except (ClientError, CellRefError) as err:
         fail(str(err))
     return None
+
+
+def _follow_up(session: ResearchSession) -> str:
+    if session.current_id:
+        return f"`%research status {session.current_id}`"
+    return "`%research list`"

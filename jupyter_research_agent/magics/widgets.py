@@ -236,8 +236,13 @@ class ExplorationView:
             self.start()
         return exploration
 
+    def _rows(self) -> list[ProposalRow]:
+        # A snapshot: the polling thread may add rows meanwhile.
+        with self._lock:
+            return list(self.rows.values())
+
     def checked(self) -> list[Proposal]:
-        return [row.proposal for row in self.rows.values() if row.checkbox.value]
+        return [row.proposal for row in self._rows() if row.checkbox.value]
 
     def approve_checked(self) -> list[Proposal]:
         return self._approve(self.checked(), "check a proposal first")
@@ -245,7 +250,7 @@ class ExplorationView:
     def run_all(self) -> list[Proposal]:
         waiting = [
             row.proposal
-            for row in self.rows.values()
+            for row in self._rows()
             if row.proposal.status is ProposalStatus.PROPOSED and row.proposal.approvable
         ]
         return self._approve(waiting, "nothing left to approve")
@@ -273,7 +278,7 @@ class ExplorationView:
                 approved.append(self.client.approve(proposal.id, proposal.code_sha256))
             except ClientError as err:
                 self.say(f"could not approve {proposal.id}: {_one_line(err)}")
-        for row in self.rows.values():
+        for row in self._rows():
             row.checkbox.value = False
         if approved:
             self.say(f"approved {len(approved)} proposal(s); runs start in side kernels")

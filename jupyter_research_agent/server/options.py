@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from traitlets import Float, Int, Type, Unicode, default
+from traitlets import Bool, Dict, Float, Int, Type, Unicode, default
 from traitlets.config import Configurable
 
 from ..core.config import EngineConfig, LLMConfig, default_ledger_path
+from .gateway_settings import side_kernel_gateway
 
 
 class ResearchAgent(Configurable):
@@ -95,6 +96,41 @@ class ResearchAgent(Configurable):
         "research_agent/ledger.sqlite in the Jupyter data directory.",
     ).tag(config=True)
 
+    # ------------------------------------------------------------ side kernels on a gateway
+
+    side_kernel_gateway_url = Unicode(
+        help="URL of a Jupyter Kernel Gateway or Enterprise Gateway (for example "
+        "'https://eg.example.org:8888') on which side kernels start; the researcher's own kernel "
+        "stays where it is. Empty: side kernels start on this machine, or on the server's "
+        "gateway when the server itself runs with --gateway-url.",
+    ).tag(config=True)
+
+    side_kernel_gateway_auth_token = Unicode(
+        help="Token for the side-kernel gateway, sent as 'Authorization: token <TOKEN>'. "
+        "Never logged and never sent to kernels.",
+    ).tag(config=True)
+
+    side_kernel_gateway_headers = Dict(
+        value_trait=Unicode(),
+        help="Extra HTTP headers sent with every request to the side-kernel gateway.",
+    ).tag(config=True)
+
+    side_kernel_gateway_request_timeout = Float(
+        60.0,
+        help="Seconds one request to the side-kernel gateway may take. Kernel starts may take "
+        "up to kernel_start_timeout, whichever is longer.",
+    ).tag(config=True)
+
+    side_kernel_gateway_connect_timeout = Float(
+        30.0,
+        help="Seconds to wait for a connection to the side-kernel gateway.",
+    ).tag(config=True)
+
+    side_kernel_gateway_validate_cert = Bool(
+        True,
+        help="Check the side-kernel gateway's TLS certificate.",
+    ).tag(config=True)
+
     # ------------------------------------------------------------ collaborators
 
     engine_class = Type(
@@ -163,6 +199,7 @@ class ResearchAgent(Configurable):
             output_cap_bytes=self.output_cap_bytes,
             max_proposals=self.max_proposals,
             llm=llm,
+            gateway=side_kernel_gateway(self, self.parent),
         )
 
     def collaborators(self, config: EngineConfig) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-import { expect, Page } from '@playwright/test';
+import { APIRequestContext, expect, Locator, Page } from '@playwright/test';
+import { readFileSync } from 'fs';
+import { join } from 'path';
 
 export const TOKEN = process.env.JRA_UI_TEST_TOKEN || 'research-agent-ui-test';
+const AUTH = { Authorization: `token ${TOKEN}` };
 
 /** Open JupyterLab and wait until the shell is ready. */
-export async function openLab(page: Page): Promise<void> {
-  await page.goto(`/lab?token=${TOKEN}`);
+export async function openLab(page: Page, path = '/lab'): Promise<void> {
+  await page.goto(`${path}?token=${TOKEN}`);
   await expect(page.locator('#jupyterlab-splash')).toHaveCount(0, {
     timeout: 30 * 1000
   });
@@ -28,4 +31,94 @@ export async function runFromPalette(page: Page, label: string): Promise<void> {
     palette.locator('.lm-CommandPalette-item.lm-mod-active', { hasText: label })
   ).toBeVisible();
   await page.keyboard.press('Enter');
+}
+
+// ------------------------------------------------------------------ notebooks
+
+export interface INotebookCell {
+  id: string;
+  source: string;
+  outputs?: Record<string, unknown>[];
+  execution_count?: number | null;
+}
+
+/** A notebook as nbformat 4.5 JSON with the given code cells. */
+export function notebookJson(cells: INotebookCell[]): Record<string, unknown> {
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {
+      kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' },
+      language_info: { name: 'python' }
+    },
+    cells: cells.map(cell => ({
+      cell_type: 'code',
+      id: cell.id,
+      metadata: {},
+      source: cell.source,
+      outputs: cell.outputs ?? [],
+      execution_count: cell.execution_count ?? null
+    }))
+  };
+}
+
+/** The repository's example notebook (a tiny logistic regression). */
+export function exampleNotebook(): Record<string, unknown> {
+  const path = join(__dirname, '..', '..', 'examples', 'exploration.ipynb');
+  return JSON.parse(readFileSync(path, 'utf-8'));
+}
+
+/** Save a notebook into the test server's root through the contents API. */
+export async function putNotebook(
+  request: APIRequestContext,
+  path: string,
+  content: Record<string, unknown>
+): Promise<void> {
+  const response = await request.put(`/api/contents/${path}`, {
+    headers: AUTH,
+    data: { type: 'notebook', format: 'json', content }
+  });
+  expect(response.ok(), await response.text()).toBeTruthy();
+}
+
+/** Call the research agent's REST API directly (setting up a scenario). */
+export async function callAPI<T>(
+  request: APIRequestContext,
+  method: 'GET' | 'POST',
+  endPoint: string,
+  data?: unknown
+): Promise<T> {
+  const url = `/api/research-agent/${endPoint}`;
+  const response =
+    method === 'GET'
+      ? await request.get(url, { headers: AUTH })
+      : await request.post(url, { headers: AUTH, data: data ?? {} });
+  expect(response.ok(), await response.text()).toBeTruthy();
+  return (await response.json()) as T;
+}
+
+/** Open a notebook of the server root in JupyterLab. */
+export async function openNotebook(page: Page, path: string): Promise<Locator> {
+  await openLab(page, `/lab/tree/${path}`);
+  const notebook = page.locator('.jp-NotebookPanel:visible .jp-Notebook');
+  await expect(notebook.locator('.jp-Cell').first()).toBeVisible();
+  return notebook;
+}
+
+/** The code cell whose source contains `text`. */
+export function cellWith(notebook: Locator, text: string): Locator {
+  return notebook.locator('.jp-CodeCell', { hasText: text }).first();
+}
+
+/** Right-click a cell and return the context menu. */
+export async function openCellMenu(page: Page, cell: Locator): Promise<Locator> {
+  await cell.locator('.jp-InputPrompt').click({ button: 'right' });
+  const menu = page.locator('.lm-Menu').first();
+  await expect(menu).toBeVisible();
+  return menu;
+}
+
+/** The Research sidebar. */
+export function researchPanel(page: Page): Locator {
+  return page.getByRole('region', { name: 'Research' });
 }

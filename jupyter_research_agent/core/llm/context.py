@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from ..errors import CellError
 from ..models import Cell, ProposeRequest
 from ..redact import redact
 from ..triage import condense_error, fold_lines, strip_ansi
@@ -163,7 +164,7 @@ def build_context(
     cells = request.notebook.cells
     target = next((i for i, c in enumerate(cells) if c.id == request.cell_id), None)
     if target is None:
-        raise ValueError(f"no cell {request.cell_id!r} in the notebook")
+        raise CellError(f"No cell {request.cell_id!r} in {request.notebook.path}.")
     opening = f'<notebook-data path="{neutralise(redact(request.notebook.path))}">\n'
     closing = "</notebook-data>"
     remaining = budget - len(opening) - len(closing) - 200  # room for the omission note

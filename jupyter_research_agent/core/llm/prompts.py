@@ -6,7 +6,7 @@ from ..config import LLMConfig
 from ..models import ExplorationKind, ProposeRequest
 from ..redact import redact
 from .context import build_context, clip, neutralise
-from .names import metric_names, related_cells
+from .names import cell_names, metric_names, related_cells
 from .schema import MAX_CODE_CHARS
 
 SYSTEM_PROMPT = """\
@@ -85,6 +85,23 @@ def metric_text(request: ProposeRequest) -> str:
     return text
 
 
+def used_later_text(request: ProposeRequest) -> str:
+    """Names the target defines that later cells use: a variation must keep them."""
+    cells = request.notebook.cells
+    index = next((i for i, c in enumerate(cells) if c.id == request.cell_id), None)
+    if index is None:
+        return ""
+    source = request.base_code if request.base_code is not None else cells[index].source
+    defined = cell_names(source).defined
+    _, downstream = related_cells(cells, index)
+    used = set().union(*(cell_names(cells[j].source).used for j in downstream[:50]))
+    names = sorted(defined & used)[:20]
+    if not names:
+        return ""
+    listed = ", ".join(f"`{n}`" for n in names)
+    return f"Later cells use {listed} from the target: keep {'them' if len(names) > 1 else 'it'}."
+
+
 def build_messages(
     request: ProposeRequest, config: LLMConfig, *, max_proposals: int | None = None
 ) -> list[dict[str, str]]:
@@ -94,8 +111,9 @@ def build_messages(
     context = build_context(request, config.context_token_budget, secrets)
     parts = [task_text(request, n)]
     metric = metric_text(request)
-    if metric:
-        parts.append(neutralise(redact(metric, secrets)))
+    for text in (metric, used_later_text(request)):
+        if text:
+            parts.append(neutralise(redact(text, secrets)))
     if request.instructions.strip():
         instructions = neutralise(redact(clip(request.instructions.strip(), 2000), secrets))
         parts.append(f"The researcher's request: {instructions}")
