@@ -1,6 +1,7 @@
 """Headless command ``jupyter research-agent``: explore a cell from a terminal or a batch job.
 
     jupyter research-agent explore NOTEBOOK --cell CELL_ID [options]
+    jupyter research-agent triage NOTEBOOK --cell CELL_ID [--verify --yes] [--format json]
     jupyter research-agent list [--notebook PATH]
     jupyter research-agent show EXPLORATION_ID
     jupyter research-agent export EXPLORATION_ID --to csv|json|ipynb -o FILE
@@ -19,10 +20,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .cli_autopilot import add_autopilot_options
 from .cli_gateway import add_gateway_options, gateway_settings
-from .core.config import EngineConfig, LLMConfig, default_ledger_path
+from .cli_model import add_model_options, add_triage_options, llm_config_from_args
+from .core.config import EngineConfig, default_ledger_path
 from .core.errors import InvalidInput, NotFound, ResearchAgentError
-from .core.models import Direction, Exploration
+from .core.models import Direction, Exploration, ExplorationKind
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 130
@@ -120,9 +123,12 @@ EXPLORE_OPTIONS = (
     _add_proposing,
     _add_metric,
     _add_execution,
+    add_autopilot_options,
+    add_model_options,
     add_gateway_options,
     _add_output,
 )
+TRIAGE_OPTIONS = (_add_target, add_triage_options, add_model_options, _add_execution)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     for add in EXPLORE_OPTIONS:
         add(explore)
     _add_common(explore)
+
+    triage = commands.add_parser(
+        "triage", help="condense a failed cell's error; with a model, propose and verify fixes"
+    )
+    for add in (*TRIAGE_OPTIONS, add_gateway_options):
+        add(triage)
+    _add_common(triage)
 
     listing = commands.add_parser("list", help="explorations in the ledger, newest first")
     listing.add_argument("--notebook", help="only explorations of this notebook path")
@@ -163,9 +176,9 @@ def config_from_args(args: argparse.Namespace, root_dir: Path) -> EngineConfig:
         settings["pool_size"] = args.parallel
     if getattr(args, "timeout", None):
         settings["run_timeout_s"] = args.timeout
-    if getattr(args, "offline", True) is False:
-        # The usual OPENAI_* variables name the model; without them proposing stays offline.
-        settings["llm"] = LLMConfig.from_env()
+    if hasattr(args, "offline"):
+        # The usual OPENAI_* variables and the model flags; without them proposing is offline.
+        settings["llm"] = llm_config_from_args(args)
     settings.update(gateway_settings(args))
     return EngineConfig(**settings)
 
@@ -260,6 +273,15 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("explore", "triage") and args.dry_run:
+            from .cli_agent import dry_run
+
+            kind = ExplorationKind.FIX if args.command == "triage" else ExplorationKind.VARIATIONS
+            return dry_run(args, kind)
+        if args.command == "triage":
+            from .cli_agent import triage_command
+
+            return asyncio.run(triage_command(args))
         if args.command == "explore":
             from .cli_explore import explore
 

@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .cli import EXIT_FAILURE, EXIT_OK, comparison_table, config_from_args
+from .cli_autopilot import (
+    AutopilotProgress,
+    autopilot_document,
+    autopilot_settings,
+    confirmed,
+    drive,
+)
 from .core.engine import Engine
 from .core.errors import ResearchAgentError
 from .core.models import (
@@ -18,6 +25,7 @@ from .core.models import (
     Exploration,
     ExplorationStatus,
     Proposal,
+    Run,
     RunStatus,
 )
 
@@ -127,9 +135,15 @@ async def explore(args: argparse.Namespace) -> int:
         if exp.status == ExplorationStatus.FAILED:
             raise ResearchAgentError(f"proposing failed: {exp.error}")
         _note(args, f"{len(exp.proposals)} proposals ({exp.proposer.value}) for cell {exp.cell_id}")
-        for proposal in await _choose(exp.proposals, args.yes):
-            await engine.approve(proposal.id, proposal.code_sha256)
-        final = await engine.wait_runs(exp.id)
+        settings = autopilot_settings(args)
+        if settings is not None and await confirmed(settings, args.yes, _ask):
+            if args.format == "table":
+                engine.subscribe(AutopilotProgress(engine))
+            final = await drive(engine, exp.id, settings)
+        else:
+            for proposal in await _choose(exp.proposals, args.yes):
+                await engine.approve(proposal.id, proposal.code_sha256)
+            final = await engine.wait_runs(exp.id)
         interrupted = False
     finally:
         reason = "interrupted (Ctrl-C)" if interrupted else "the command ended"
@@ -146,6 +160,10 @@ async def explore(args: argparse.Namespace) -> int:
 def _note(args: argparse.Namespace, text: str) -> None:
     if args.format == "table":
         sys.stderr.write(text + "\n")
+
+
+def _strategy(run: Run | None) -> str | None:
+    return run.state_strategy.value if run is not None and run.state_strategy else None
 
 
 def explore_document(exp: Exploration) -> dict[str, Any]:
@@ -165,12 +183,19 @@ def explore_document(exp: Exploration) -> dict[str, Any]:
                 "kind": proposal.kind.value,
                 "origin": proposal.origin.value,
                 "code": proposal.code,
+                "verification": proposal.verification,
                 "status": row.status if row else (first.status.value if first else "not run"),
                 "proposal_status": proposal.status.value,
                 "reason": telling.reason if telling else "",
                 "metrics": row.metrics if row else (first.metrics if first else {}),
                 "duration_s": row.duration_s if row else (first.duration_s if first else None),
                 "runs": [r.id for r in runs],
+                # How the state before the cell was rebuilt, and what that cost (first run).
+                "state_strategy": _strategy(first),
+                "rebuild_s": first.rebuild_s if first else None,
+                "round": proposal.round,
+                "parent": proposal.parent_id,
+                "approved_by": proposal.approved_by,
             }
         )
     baseline = exp.baseline
@@ -187,9 +212,13 @@ def explore_document(exp: Exploration) -> dict[str, Any]:
             "reason": baseline.reason if baseline else "",
             "metrics": baseline.metrics if baseline else {},
             "duration_s": baseline.duration_s if baseline else None,
+            "state_strategy": _strategy(baseline),
+            "rebuild_s": baseline.rebuild_s if baseline else None,
         },
         "variations": variations,
         "best": exp.comparison.best_proposal_id,
+        "autopilot": autopilot_document(exp),
+        "interpretation": exp.interpretation,
         "comparison": exp.comparison.model_dump(mode="json"),
     }
 

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jupyter_research_agent.core import models  # noqa: E402
+from jupyter_research_agent.core.autopilot import AutopilotList, AutopilotView  # noqa: E402
 from jupyter_research_agent.server import responses  # noqa: E402
 from jupyter_research_agent.server.events import SCHEMA_ID  # noqa: E402
 from jupyter_research_agent.server.handlers import API_PREFIX, MAX_BODY_BYTES  # noqa: E402
@@ -31,6 +32,7 @@ REQUESTS: list[type[BaseModel]] = [
     models.AddProposal,
     models.ApproveProposal,
     models.EditProposal,
+    models.AutopilotSettings,
 ]
 RESPONSES: list[type[BaseModel]] = [
     responses.StatusResponse,
@@ -40,6 +42,8 @@ RESPONSES: list[type[BaseModel]] = [
     models.Proposal,
     models.Run,
     models.RunDetail,
+    AutopilotView,
+    AutopilotList,
 ]
 
 ERRORS = {
@@ -203,6 +207,48 @@ def paths() -> dict[str, Any]:
     }
 
 
+def autopilot_paths() -> dict[str, Any]:
+    exp_id = _id("exploration_id")
+    stop = _operation(
+        "Stop the autopilot at once",
+        ("200", AutopilotView, "The stopped autopilot; its queued and running runs cancelled."),
+        ["404"],
+        params=[exp_id],
+        description="No more rounds; `state.stop_reason` is `stopped by the researcher`. "
+        "Stopping an exploration without an active autopilot changes nothing.",
+    )
+    return {
+        f"{API_PREFIX}/autopilot": {
+            "get": _operation(
+                "Active autopilots across notebooks",
+                ("200", AutopilotList, "Running autopilots, oldest first."),
+                [],
+            )
+        },
+        f"{API_PREFIX}/explorations/{{exploration_id}}/autopilot": {
+            "get": _operation(
+                "An exploration's autopilot state and its lineage tree",
+                ("200", AutopilotView, "State (null if never started) and the tree."),
+                ["404"],
+                params=[exp_id],
+            ),
+            "post": _operation(
+                "Put an exploration on autopilot within a budget",
+                ("201", AutopilotView, "Started; rounds go on in the background."),
+                ["400", "404", "409", "413"],
+                body=models.AutopilotSettings,
+                params=[exp_id],
+                description="Proposals of `allowed_kinds` are approved without a click while "
+                "the budget (runs, minutes, model tokens) lasts; others wait. The budget is "
+                "fixed for the autopilot's life: 409 while one is active (stop it first).",
+                execute=True,
+            ),
+            "delete": stop,
+        },
+        f"{API_PREFIX}/explorations/{{exploration_id}}/autopilot/stop": {"post": stop},
+    }
+
+
 def schemas() -> dict[str, Any]:
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         *((m, "validation") for m in REQUESTS),
@@ -228,7 +274,7 @@ def document() -> dict[str, Any]:
             ),
         },
         "security": [{"token": []}],
-        "paths": paths(),
+        "paths": {**paths(), **autopilot_paths()},
         "components": {
             "securitySchemes": {
                 "token": {

@@ -4,7 +4,7 @@
  */
 import * as React from 'react';
 
-import { formatNumber, formatSeconds, IViewContext } from './context';
+import { formatNumber, IViewContext } from './context';
 import { IComparisonRow, IExploration } from './tokens';
 import { ISort, SortKey } from './uistate';
 
@@ -22,8 +22,6 @@ function sortValue(
       return row.delta;
     case 'pct_change':
       return row.pct_change;
-    case 'duration':
-      return row.duration_s;
   }
 }
 
@@ -102,7 +100,8 @@ export function MetricChart(props: {
   const low = Math.min(0, ...values);
   const high = Math.max(0, ...values);
   const span = high - low || 1;
-  const [labelW, barW, rowH] = [120, 150, 20];
+  // Sized for a sidebar about 250 px wide, so 10 px text stays readable.
+  const [labelW, barW, rowH] = [90, 100, 18];
   const x = (v: number): number => labelW + ((v - low) / span) * barW;
   const base = rows.find(r => r.is_baseline)?.metrics[metric];
   const height = rows.length * rowH + 8;
@@ -111,7 +110,7 @@ export function MetricChart(props: {
       className="jp-ResearchAgent-chart"
       role="img"
       aria-label={ctx.trans.__('%1 per variation against the baseline', metric)}
-      viewBox={`0 0 ${labelW + barW + 60} ${height}`}
+      viewBox={`0 0 ${labelW + barW + 45} ${height}`}
       width="100%"
     >
       {rows.map((row, i) => {
@@ -125,8 +124,8 @@ export function MetricChart(props: {
         return (
           <g key={row.proposal_id ?? 'baseline'} className={cls}>
             <title>{`${row.label}: ${formatNumber(v)}`}</title>
-            <text x={labelW - 4} y={y + 13} textAnchor="end">
-              {shorten(row.label, 20)}
+            <text x={labelW - 4} y={y + 12} textAnchor="end">
+              {shorten(row.label, 15)}
             </text>
             <rect
               x={Math.min(x(0), x(v))}
@@ -134,7 +133,7 @@ export function MetricChart(props: {
               width={Math.max(1, Math.abs(x(v) - x(0)))}
               height={rowH - 6}
             />
-            <text x={Math.max(x(0), x(v)) + 3} y={y + 13}>
+            <text x={Math.max(x(0), x(v)) + 3} y={y + 12}>
               {formatNumber(v)}
             </text>
           </g>
@@ -189,8 +188,6 @@ export function ComparisonView(props: {
             <SortHeader ctx={ctx} label={metricLabel} sortKey="metric" />
             <SortHeader ctx={ctx} label={trans.__('Δ')} sortKey="delta" />
             <SortHeader ctx={ctx} label={trans.__('%')} sortKey="pct_change" />
-            <SortHeader ctx={ctx} label={trans.__('Time')} sortKey="duration" />
-            <th scope="col">{trans.__('Apply')}</th>
           </tr>
         </thead>
         <tbody>
@@ -219,19 +216,6 @@ export function ComparisonView(props: {
                       ({row.status})
                     </span>
                   )}
-                </th>
-                <td>
-                  {formatNumber(value)}
-                  {std !== undefined && row.n > 1 && ` ± ${formatNumber(std)}`}
-                </td>
-                <td>{formatNumber(row.delta)}</td>
-                <td>
-                  {row.pct_change === null
-                    ? '—'
-                    : `${formatNumber(row.pct_change)}%`}
-                </td>
-                <td>{formatSeconds(row.duration_s)}</td>
-                <td>
                   {rowCode !== undefined && (
                     <span className="jp-ResearchAgent-row-actions">
                       <button
@@ -239,7 +223,7 @@ export function ComparisonView(props: {
                         aria-label={trans.__('Replace cell with %1', row.label)}
                         onClick={() => ctx.apply(exp, rowCode, 'replace')}
                       >
-                        {trans.__('Replace cell')}
+                        {trans.__('Replace')}
                       </button>
                       <button
                         className="jp-ResearchAgent-button"
@@ -253,6 +237,16 @@ export function ComparisonView(props: {
                       </button>
                     </span>
                   )}
+                </th>
+                <td>
+                  {formatNumber(value)}
+                  {std !== undefined && row.n > 1 && ` ± ${formatNumber(std)}`}
+                </td>
+                <td>{formatNumber(row.delta)}</td>
+                <td>
+                  {row.pct_change === null
+                    ? '—'
+                    : `${formatNumber(row.pct_change)}%`}
                 </td>
               </tr>
             );

@@ -155,7 +155,7 @@ export function ExplorationView(props: {
       )}
       {exp.status !== 'proposing' && exp.proposals.length === 0 && (
         <p className="jp-ResearchAgent-muted">
-          {exp.kind === 'fix'
+          {exp.kind === 'fix' && exp.proposer === 'offline'
             ? trans.__(
                 'No fix proposed: the offline proposer does not write fixes; add your own below.'
               )

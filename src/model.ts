@@ -38,6 +38,7 @@ export interface IModelOptions {
 }
 
 const REFETCH_DELAY_MS = 150;
+const STATUS_KEY = 'status';
 const POLL_MIN_MS = 1000;
 const POLL_MAX_MS = 15000;
 /** After an event, trust events for this long before polling again. */
@@ -137,7 +138,12 @@ export class ResearchModel {
       this._serverError = null;
       const list = path ? await api.listExplorations(path) : [];
       if (path === this._path) {
-        this._explorations = list;
+        // An exploration created while the list was on its way stays shown.
+        const ids = new Set(list.map(e => e.id));
+        const fresh = this._explorations.filter(
+          e => !ids.has(e.id) && e.id === this._selectedId
+        );
+        this._explorations = [...fresh, ...list];
       }
     } catch (error) {
       this._serverError = messageOf(error);
@@ -293,6 +299,9 @@ export class ResearchModel {
     }
     this._lastEvent = Date.now();
     this._debouncedRefetch(event.exploration_id);
+    if (event.type === 'run') {
+      this._debouncedRefetch(STATUS_KEY);
+    }
     if (
       (event.type === 'run' || event.type === 'run_output') &&
       this.ui.runOutputShown(event.id)
@@ -307,7 +316,9 @@ export class ResearchModel {
     }
     const timer = setTimeout(() => {
       this._refetchTimers.delete(key);
-      if (key.startsWith('run:')) {
+      if (key === STATUS_KEY) {
+        void this._fetchStatus();
+      } else if (key.startsWith('run:')) {
         void this._fetchRun(key.slice(4));
       } else {
         void this._refetch(key);
@@ -335,6 +346,16 @@ export class ResearchModel {
       this._emit();
       this._schedule();
     }
+  }
+
+  /** The side-kernel pool's counts change with every run. */
+  private async _fetchStatus(): Promise<void> {
+    try {
+      this._status = await api.getStatus();
+    } catch (error) {
+      this._serverError = messageOf(error);
+    }
+    this._emit();
   }
 
   private async _fetchRun(runId: string): Promise<void> {

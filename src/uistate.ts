@@ -5,7 +5,7 @@
  * re-render (or a switch of notebook and back) keeps what was typed.
  */
 
-export type SortKey = 'label' | 'metric' | 'delta' | 'pct_change' | 'duration';
+export type SortKey = 'label' | 'metric' | 'delta' | 'pct_change';
 
 export interface ISort {
   key: SortKey;

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
 from gateway_support import Gateway, kernel_gateway
 from kernels_support import executors, kernel_children, make_spec
@@ -15,7 +15,12 @@ from pydantic import SecretStr
 
 from jupyter_research_agent.core.config import EngineConfig, GatewayConfig
 from jupyter_research_agent.core.engine import Engine
-from jupyter_research_agent.core.models import CreateExploration, ExplorationStatus, RunStatus
+from jupyter_research_agent.core.models import (
+    CreateExploration,
+    ExplorationStatus,
+    RunStatus,
+    StateStrategy,
+)
 from jupyter_research_agent.core.runner import RunHandle
 
 FILES = Path(__file__).parent / "files"
@@ -43,10 +48,14 @@ def engine_config(root: Path, gateway: GatewayConfig) -> EngineConfig:
     )
 
 
-def poor_lr(tmp_path: Path) -> Path:
+def poor_lr(tmp_path: Path, linger_s: float = 0.0) -> Path:
+    """The poor learning-rate notebook; its last cell lingers so running kernels can be seen."""
     root = tmp_path / "work"
     root.mkdir()
-    shutil.copy(FILES / "poor_lr.ipynb", root / "poor_lr.ipynb")
+    nb = nbformat.read(FILES / "poor_lr.ipynb", as_version=4)
+    if linger_s:
+        nb.cells[-1].source += f"\nimport time\ntime.sleep({linger_s})"
+    nbformat.write(nb, root / "poor_lr.ipynb")
     return root
 
 
@@ -78,7 +87,7 @@ async def test_an_exploration_runs_its_side_kernels_on_the_gateway(
     gateway: Gateway, tmp_path: Path
 ) -> None:
     # Given an engine whose side kernels start on the gateway, and a watcher listing its kernels
-    engine = Engine(engine_config(poor_lr(tmp_path), on(gateway)))
+    engine = Engine(engine_config(poor_lr(tmp_path, linger_s=1.0), on(gateway)))
     listed: set[str] = set()
     local: set[int] = set()
 
@@ -98,6 +107,8 @@ async def test_an_exploration_runs_its_side_kernels_on_the_gateway(
     finally:
         watcher.cancel()
         await engine.close()
+    if watcher.done() and not watcher.cancelled():
+        raise AssertionError(f"watcher stopped: {watcher.exception()!r}")
 
     # Then the baseline and both variations succeeded with their metrics, prefix replayed remotely
     assert done.status == ExplorationStatus.DONE
@@ -106,6 +117,9 @@ async def test_an_exploration_runs_its_side_kernels_on_the_gateway(
     assert done.baseline is not None
     assert done.baseline.metrics["accuracy"] == pytest.approx(0.655)
     assert max(r.metrics["accuracy"] for r in done.runs) == pytest.approx(0.7175)
+    # (snapshots are files on this machine: remote kernels rebuild state by replaying cells)
+    replays = {StateStrategy.SLICED_REPLAY, StateStrategy.FULL_REPLAY}
+    assert {r.state_strategy for r in runs if r is not None} <= replays
     # And every run's kernel was started by the gateway, which listed them while they ran
     kernel_ids = {r.kernel_id for r in done.runs} | {done.baseline.kernel_id}
     assert None not in kernel_ids
@@ -172,9 +186,7 @@ async def test_an_unknown_kernelspec_is_named_in_the_reason(
 
 
 @pytest.mark.asyncio
-async def test_queueing_timeout_and_cancel_on_the_gateway(
-    gateway: Gateway, tmp_path: Path
-) -> None:
+async def test_queueing_timeout_and_cancel_on_the_gateway(gateway: Gateway, tmp_path: Path) -> None:
     # Given two slots on the gateway and three runs: a slow loop, a long sleep, a quick one
     loop = "import time\nfor _ in range(600):\n    time.sleep(0.05)"
     async with executors(tmp_path) as make:

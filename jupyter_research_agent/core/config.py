@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
@@ -65,6 +66,12 @@ class EngineConfig(BaseModel):
     output_cap_bytes: int = Field(default=1_000_000, ge=1024)
     max_proposals: int = Field(default=6, ge=0, le=50)
     retry_dead_kernel: bool = True
+    # How runs rebuild the state before the varied cell: "auto" copies variables from the live
+    # kernel or a prepared one when it can, else replays the cells the cell needs; the others
+    # force one strategy (for comparisons and for notebooks the analysis gets wrong).
+    state_mode: Literal["auto", "snapshot_prepared", "sliced_replay", "full_replay"] = "auto"
+    # A side kernel whose run left module state alone is cleared and serves the next run.
+    reuse_kernels: bool = True
     secret_env_patterns: list[str] = Field(
         default_factory=lambda: ["*_API_KEY", "*_TOKEN", "*_SECRET", "*_PASSWORD"]
     )

@@ -14,12 +14,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import exploration_tasks as tasks
-from . import metrics, notebook, sweep
+from . import metrics, notebook, sweep, triage_flow
 from .config import EngineConfig
 from .engine_events import EventHub, Listener
+from .engine_rounds import EngineRounds
 from .errors import Conflict, NotebookError, ResearchAgentError
 from .exploration_store import ExplorationStore
+from .interpretation import ResultReader
 from .ledger import Ledger
+from .live import LiveKernels
 from .models import (
     AddProposal,
     CreateExploration,
@@ -39,7 +42,7 @@ from .models import (
     utcnow,
 )
 from .offline import OfflineProposer
-from .proposing import Proposer, default_proposer, gather_proposals
+from .proposing import Proposer, default_proposer
 from .runner import Executor, RunHandle, RunUpdate
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,7 @@ PROPOSING_STOPPED = "the engine stopped before the proposals were ready"
 CANCEL_WAIT_S = 10.0
 
 
-class Engine:
+class Engine(EngineRounds):
     def __init__(
         self,
         config: EngineConfig,
@@ -62,8 +65,13 @@ class Engine:
         self.config = config
         self._ledger = ledger if ledger is not None else Ledger(config.ledger_path)
         self._store = ExplorationStore(self._ledger)
+        self._reader = ResultReader(self._model_for, self._spawn, self._interpreted)
+        self._store.pinned = self._reader.pending
         self._events = EventHub()
         self._executor = executor
+        self._live_kernels: LiveKernels | None = None
+        if executor is not None:
+            self._live_kernels = executor.live_kernels
         self._proposer = proposer
         self._offline = OfflineProposer()
         self._handles: dict[str, RunHandle] = {}
@@ -77,6 +85,7 @@ class Engine:
         self._check_open()
         nb = self._read_notebook(req)
         _, cell = notebook.find_cell(nb, req.cell_id)
+        triage_flow.check_request(req, cell)
         sweep_found = sweep.sweep_proposals(cell.source, req.sweep) if req.sweep else []
         proposer = self._offline if req.offline else self._the_proposer()
         exp = Exploration(
@@ -91,6 +100,8 @@ class Engine:
             cell_source=cell.source,
         )
         self._store.add(exp, nb)
+        # Kernels start while the researcher reads the proposals: approving runs at once.
+        self._the_executor().prewarm(nb.kernel_name, tasks.notebook_dir(self.config.root_dir, nb))
         self._spawn(self._propose(exp, nb, proposer, req, sweep_found))
         self._events.emit("exploration", exp, exp.id, exp.status)
         return exp.model_copy(deep=True)
@@ -104,7 +115,11 @@ class Engine:
         """Until proposing has ended and every run of the exploration is terminal."""
         exp = self._store.load(exploration_id)
         await self._events.wait_until(
-            lambda: exp.status != ExplorationStatus.PROPOSING and not tasks.active_runs(exp)
+            lambda: (
+                exp.status != ExplorationStatus.PROPOSING
+                and not tasks.active_runs(exp)
+                and exp.id not in self._reader.pending
+            )
         )
         return self.get_exploration(exploration_id)
 
@@ -304,7 +319,9 @@ class Engine:
         sweep_found: list[Proposal],
     ) -> None:
         try:
-            kept, origin = await gather_proposals(exp, nb, proposer, req.max_proposals, sweep_found)
+            kept, origin = await triage_flow.gather(
+                exp, nb, proposer, req.max_proposals, sweep_found
+            )
         except asyncio.CancelledError:
             raise
         except ResearchAgentError as err:
@@ -383,6 +400,7 @@ class Engine:
         self._events.emit(
             "run", exp, run.id, run.status, {"metrics": run.metrics, "reason": run.reason}
         )
+        self._reader.runs_ended(exp)
 
     def _cancel_runs_of(self, exp: Exploration, proposal_id: str) -> None:
         for run in tasks.active_runs(exp, proposal_id):
@@ -424,7 +442,9 @@ class Engine:
 
     def _the_proposer(self) -> Proposer:
         if self._proposer is None:
-            self._proposer = default_proposer(self.config, usage_sink=self._record_usage)
+            self._proposer = default_proposer(
+                self.config, usage_sink=self._record_usage, on_status=self._provider_status
+            )
         return self._proposer
 
     def _record_usage(self, usage: Any) -> None:
@@ -439,10 +459,39 @@ class Engine:
         except Exception:
             log.exception("could not record model usage")
 
+    def use_live_kernels(self, provider: LiveKernels | None) -> None:
+        """Let runs copy state from the researcher's running kernels (the server calls this)."""
+        self._live_kernels = provider
+        if self._executor is not None:
+            self._executor.live_kernels = provider
+
+    def _provider_status(self, message: str) -> None:
+        """A passing note from the model provider (429, retrying), on its exploration."""
+        from .llm.provider import usage_label
+
+        exp = self._store.explorations.get(usage_label.get() or "")
+        if exp is None or self._closed:
+            return
+        exp.status_message = message
+        self._events.emit("exploration", exp, exp.id, exp.status, {"status_message": message})
+
+    def _model_for(self, exp: Exploration) -> Any:
+        """The model that reads the results: the one that proposed, if any."""
+        return triage_flow.model_of(self._proposer) if exp.proposer is Origin.LLM else None
+
+    def _interpreted(self, exp: Exploration, text: str) -> None:
+        """Keep the reading of the results; its exploration event tells live views."""
+        if text and not self._closed:
+            exp.interpretation = text
+            self._refresh(exp)
+        else:
+            self._events.signal()  # wake wait_runs all the same
+
     def _the_executor(self) -> Executor:
         # Created on first use: listing or showing explorations starts no kernel machinery.
         if self._executor is None:
             self._executor = Executor(self.config)
+            self._executor.live_kernels = self._live_kernels
         return self._executor
 
     def _check_open(self) -> None:

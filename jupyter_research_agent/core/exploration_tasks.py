@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import compare, metrics, notebook, offline
+from . import agent_notes, compare, metrics, notebook, offline
 from .errors import NotebookError
 from .models import (
     Cell,
@@ -119,6 +119,7 @@ def run_spec(
         timeout_s=timeout_s,
         output_cap_bytes=output_cap_bytes,
         target_index=next((i for i, c in enumerate(cells) if c.id == exp.cell_id), None),
+        notebook_path=nb.path,
     )
 
 
@@ -163,7 +164,8 @@ def comparison_of(exp: Exploration) -> Comparison:
     runs = [
         r for r in exp.runs if r.proposal_id is None or current.get(r.proposal_id) == r.code_sha256
     ]
-    return compare.build_comparison(exp.model_copy(update={"runs": runs}))
+    comparison = compare.build_comparison(exp.model_copy(update={"runs": runs}))
+    return agent_notes.with_agent_notes(exp, comparison)
 
 
 def accept_proposals(

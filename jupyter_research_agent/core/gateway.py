@@ -51,7 +51,7 @@ def display_url(url: str) -> str:
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 def kernel_env(env: Mapping[str, str], key: KernelKey, start_timeout_s: float) -> dict[str, str]:
@@ -71,7 +71,8 @@ class GatewayLauncher:
         if not config.url:
             raise ValueError("a gateway launcher needs the gateway's URL")
         self.config = config
-        self.base_url = config.url.rstrip("/")
+        parts = urlsplit(config.url)  # paths are appended to it: no query, no trailing slash
+        self.base_url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         self.where = display_url(self.base_url)
         self.start_timeout_s = start_timeout_s
         self._http: AsyncHTTPClient | None = None
@@ -187,7 +188,8 @@ class GatewayLauncher:
         parts = urlsplit(self.base_url)
         scheme = "wss" if parts.scheme == "https" else "ws"
         socket_base = urlunsplit(parts._replace(scheme=scheme))
-        url = f"{socket_base}/api/kernels/{quote(kernel_id)}/channels"
+        query = f"?session_id={channels.session}"  # names this client in the gateway's logs
+        url = f"{socket_base}/api/kernels/{quote(kernel_id)}/channels{query}"
         try:
             await channels.connect(
                 url, self.headers(), self.config.connect_timeout_s, self.config.validate_cert

@@ -16,6 +16,7 @@ import getpass
 import json
 import logging
 import queue
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -64,6 +65,7 @@ class GatewayChannels:
         self.closed = False
         self.restarted = False  # the gateway restarted the kernel: its state is gone
         self._socket: WebSocketClientConnection | None = None
+        self._raw: socket.socket | None = None
 
     async def connect(
         self, url: str, headers: dict[str, str], timeout_s: float, verify: bool
@@ -78,12 +80,25 @@ class GatewayChannels:
             ping_interval=PING_INTERVAL_S,
             max_message_size=MAX_MESSAGE_BYTES,
         )
-        self._socket.protocol.set_nodelay(True)
+        # The server's replies are small writes behind Nagle's algorithm: answer them at once
+        # (no delayed ACKs), or every cell waits about 40 ms for nothing.
+        protocol = self._socket.protocol
+        stream = getattr(protocol, "stream", None)
+        if stream is not None:
+            stream.set_nodelay(True)
+            self._raw = stream.socket
+        self._quickack()
+
+    def _quickack(self) -> None:
+        if self._raw is not None and hasattr(socket, "TCP_QUICKACK"):
+            with contextlib.suppress(OSError):
+                self._raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
     def _received(self, frame: str | bytes | None) -> None:
         if frame is None:
             self.closed = True
             return
+        self._quickack()
         msg = _decode(frame)
         if msg is None:
             return

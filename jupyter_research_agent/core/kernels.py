@@ -1,10 +1,9 @@
 """The side-kernel pool: start, hand out, and always shut down local kernels.
 
-A side kernel serves exactly one run attempt and is shut down afterwards, so every run starts
-from fresh state. Warm kernels hide start-up: they are started ahead of need for one
-``KernelKey`` (kernel name and working directory) and replenished in the background.
-A later "prepared" kernel (state rebuilt ahead of need) fits the same shape: a key that
-also names the preparation, and a start routine that runs it before the kernel is offered.
+A side kernel serves one run attempt. Afterwards it is shut down, or, when the run left module
+state alone, cleared (``execution.recycle``) and offered back as a warm kernel: every run still
+starts from an empty namespace, without paying for a kernel start. Warm kernels hide start-up:
+they are started ahead of need for one ``KernelKey`` (kernel name and working directory).
 
 jupyter_client is imported inside the functions that start kernels: importing it loads
 tornado (through ``jupyter_client.session``), and the core keeps its import graph free of it.
@@ -50,6 +49,19 @@ def scrubbed_env(patterns: Iterable[str], base: Mapping[str, str] | None = None)
         for name, value in source.items()
         if not any(fnmatch.fnmatchcase(name.upper(), p) for p in upper)
     }
+
+
+# Side kernels say what they are (magics refuse to start explorations from inside one) and do
+# not pass on the researcher's session name or the agent's own settings.
+SIDE_RUN_ENV = {"RESEARCH_AGENT_SIDE_RUN": "1"}
+NOT_INHERITED = ("JPY_SESSION_NAME", "RESEARCH_AGENT_*")
+
+
+def side_kernel_env(
+    patterns: Iterable[str], base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a side kernel: scrubbed of secrets and of our own variables."""
+    return {**scrubbed_env([*patterns, *NOT_INHERITED], base), **SIDE_RUN_ENV}
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,11 @@ class KernelPool:
         self._closed = False
 
     @property
+    def remote(self) -> bool:
+        """Kernels start elsewhere (a gateway) and do not see this machine's files."""
+        return self.launcher is not None
+
+    @property
     def warm_count(self) -> int:
         return len(self._warm)
 
@@ -177,7 +194,7 @@ class KernelPool:
             connection_file=str(base) + ".json",
         )
         kernel: SideKernel | None = None
-        env = scrubbed_env(self.secret_env_patterns)
+        env = side_kernel_env(self.secret_env_patterns)
         try:
             async with asyncio.timeout(self.start_timeout_s):
                 await manager.start_kernel(cwd=str(key.cwd), env=env)
@@ -205,7 +222,7 @@ class KernelPool:
             raise
 
     async def _launch(self, launcher: KernelLauncher, key: KernelKey) -> SideKernel:
-        env = scrubbed_env(self.secret_env_patterns)
+        env = side_kernel_env(self.secret_env_patterns)
         try:
             async with asyncio.timeout(self.start_timeout_s):
                 kernel = await launcher.start(key, env)
@@ -232,10 +249,23 @@ class KernelPool:
         self._replenish()
         return await self.start(key)
 
-    def prewarm(self, key: KernelKey) -> None:
-        """Start warm kernels for ``key`` in the background (no-op without warm_kernels)."""
+    def prewarm(self, key: KernelKey, count: int = 0) -> None:
+        """Start warm kernels for ``key`` in the background: up to ``count`` now (once), and
+        ``warm_kernels`` kept replenished."""
         self._retarget(key)
-        self._replenish()
+        self._replenish(count)
+
+    async def offer(self, kernel: SideKernel, keep: int) -> None:
+        """Take back a cleared kernel as a warm one if its key is wanted and fewer than
+        ``keep`` are waiting; shut it down otherwise."""
+        if (
+            self._closed
+            or kernel.key != self._warm_key
+            or len(self._warm) >= max(keep, self.warm_target)
+        ):
+            await self.release(kernel)
+            return
+        self._warm.append(kernel)
 
     async def release(self, kernel: SideKernel) -> None:
         """Shut a kernel down; finishes even if the caller is cancelled meanwhile."""
@@ -259,10 +289,10 @@ class KernelPool:
         for kernel in stale:
             self._track(self._shutdown(kernel))
 
-    def _replenish(self) -> None:
+    def _replenish(self, at_least: int = 0) -> None:
         if self._closed or self._warm_key is None:
             return
-        missing = self.warm_target - len(self._warm) - self._warming
+        missing = max(self.warm_target, at_least) - len(self._warm) - self._warming
         for _ in range(max(0, missing)):
             self._warming += 1
             self._warm_tasks.add(self._track(self._warm_one(self._warm_key)))

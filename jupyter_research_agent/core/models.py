@@ -156,6 +156,11 @@ class Proposal(_Model):
     approvable: bool = True
     round: int = 0
     parent_id: str | None = None
+    # Fixes only: "unverified" until a side run of the fix ends, then "verified: ..." or
+    # "still fails: <the new condensed error>".
+    verification: str | None = None
+    # Who approved it: None or "researcher" for a click, "autopilot" within its budget.
+    approved_by: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
     def model_post_init(self, __context: Any) -> None:
@@ -278,8 +283,56 @@ class Exploration(_Model):
     baseline: Run | None = None
     runs: list[Run] = Field(default_factory=list)
     comparison: Comparison = Field(default_factory=Comparison)
+    # Fix explorations: the condensed error of the target cell and its likely cause
+    # (ename, evalue, category, likely_cause, cause_source, condensed, provider_error).
+    triage: dict[str, Any] | None = None
+    # The written reading of the results once every run has ended (model or numbers).
+    interpretation: str = ""
+    # A passing note from the model provider, such as "rate limited; retrying in 2 s".
+    status_message: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    autopilot: AutopilotState | None = None  # None: never put on autopilot
+
+
+# ---------------------------------------------------------------- autopilot
+
+
+class AutopilotSettings(_Model):
+    """The researcher's consent to iterate without a click per run, and its budget.
+
+    Only the researcher's own calls (REST, the headless command) create these; the engine
+    copies them when the autopilot starts and never reads them back from anywhere else.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rounds: int = Field(default=3, ge=1, le=50)
+    budget_runs: int = Field(default=20, ge=1, le=10_000)
+    budget_minutes: float = Field(default=60.0, gt=0, le=7 * 24 * 60)
+    budget_tokens: int | None = Field(default=None, ge=1)  # only counted when a model is used
+    allowed_kinds: list[ProposalKind] = Field(
+        default_factory=lambda: [ProposalKind.PARAMETER, ProposalKind.SEED]
+    )
+    per_round: int = Field(default=3, ge=1, le=20)
+    seeds_for_promising: int = Field(default=1, ge=1, le=20)
+
+
+class AutopilotState(_Model):
+    """Where an exploration's autopilot stands; ``stop_reason`` is set exactly once."""
+
+    enabled: bool = True
+    settings: AutopilotSettings = Field(default_factory=AutopilotSettings)
+    round: int = 0  # the round being proposed or run
+    rounds_done: int = 0
+    runs_used: int = 0  # runs the autopilot started (baseline, variations, repeats)
+    tokens_used: int = 0
+    started_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    stopped: bool = False
+    stop_reason: str = ""
+    best_path: list[str] = Field(default_factory=list)  # proposal ids, root first
+    notes: list[str] = Field(default_factory=list)  # noise verdicts, repairs not possible
 
 
 # ---------------------------------------------------------------- requests

@@ -234,16 +234,23 @@ def _require_code(cell: Cell, ref: str) -> Cell:
     return cell
 
 
+RESEARCH_MAGICS = ("%research", "%%research")
+
+
 def cells_for_run(nb: NotebookDoc, cell_id: str, code: str | None) -> list[Cell]:
     """The code cells a run executes: those before the target, the target, those after.
 
     The target runs with ``code`` when given (the variation); it keeps the target's id so
-    outputs map back to it. All cells are copies with outputs and counts cleared.
+    outputs map back to it. All cells are copies with outputs and counts cleared. Cells that
+    call this product's magics (``%research``, ``%%research``) are left out: a side run must
+    not start explorations of its own.
     """
     target_index, _ = find_cell(nb, cell_id)
     cells: list[Cell] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
+            continue
+        if index != target_index and cell.source.lstrip().startswith(RESEARCH_MAGICS):
             continue
         copy = cell.model_copy(deep=True)
         copy.outputs = []

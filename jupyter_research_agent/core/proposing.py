@@ -29,12 +29,15 @@ _LLM_MODULE = "jupyter_research_agent.core.llm"
 
 
 def default_proposer(
-    config: EngineConfig, usage_sink: Callable[[Any], None] | None = None
+    config: EngineConfig,
+    usage_sink: Callable[[Any], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
 ) -> Proposer:
     """The model proposer when a model is configured and its module offers one, else offline.
 
-    The model proposer's module provides ``make_proposer(config, usage_sink=...)``; the sink
-    receives the token usage of every model request.
+    The model proposer's module provides ``make_proposer(config, usage_sink=..., on_status=...)``;
+    the sink receives the token usage of every model request, ``on_status`` the provider's
+    passing notes (rate limited, retrying).
     """
     if config.llm.configured:
         try:
@@ -44,7 +47,7 @@ def default_proposer(
         else:
             factory = getattr(module, "make_proposer", None)
             if factory is not None:
-                made: Proposer = factory(config, usage_sink=usage_sink)
+                made: Proposer = factory(config, usage_sink=usage_sink, on_status=on_status)
                 return made
     return OfflineProposer()
 

@@ -3,6 +3,8 @@
 At most ``pool_size`` runs hold a kernel at once; the rest wait in a FIFO queue. Each run ends
 in exactly one terminal ``RunResult``; ``RunHandle.wait()`` never raises for run failures.
 A run whose kernel died is retried once on a fresh kernel when the config allows it.
+How each run's state is rebuilt (replay, or a copy from a prepared or live kernel) is chosen by
+the executor's ``StateBuilder`` and recorded on its result.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from .config import EngineConfig
 from .execution import AttemptOutcome, StopSignal, run_attempt
 from .gateway import gateway_launcher
 from .kernels import KernelKey, KernelPool
+from .live import LiveKernels
 from .models import Cell, CellOutputs, RunProgress, RunStatus, StateStrategy
+from .rebuild import StateBuilder
 
 log = logging.getLogger(__name__)
 
 UPDATE_INTERVAL_S = 0.1  # at most ~10 updates per second per run
+PREWARM_MAX = 4  # kernels started ahead of an exploration's first approval
 
 
 class RunSpec(BaseModel):
@@ -41,6 +46,8 @@ class RunSpec(BaseModel):
     output_cap_bytes: int = Field(ge=0)
     # Index (among the code cells) of the varied cell: time spent before it is ``rebuild_s``.
     target_index: int | None = None
+    # The notebook as the engine knows it: lets the state come from its live kernel.
+    notebook_path: str | None = None
 
 
 class RunUpdate(BaseModel):
@@ -168,10 +175,20 @@ class Executor:
             secret_env_patterns=config.secret_env_patterns,
             launcher=gateway_launcher(config),  # None unless side kernels go to a gateway
         )
+        self.state = StateBuilder(self.pool, config)
         self._queue: deque[RunHandle] = deque()
         self._running: set[RunHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    @property
+    def live_kernels(self) -> LiveKernels | None:
+        """Where runs may copy state from the researcher's running kernel (set by the server)."""
+        return self.state.live_kernels
+
+    @live_kernels.setter
+    def live_kernels(self, provider: LiveKernels | None) -> None:
+        self.state.live_kernels = provider
 
     def submit(self, spec: RunSpec, on_update: OnUpdate | None = None) -> RunHandle:
         """Queue a run; it starts as soon as a slot of the pool is free (FIFO)."""
@@ -184,10 +201,15 @@ class Executor:
         self._dispatch()
         return handle
 
-    def prewarm(self, kernel_name: str, cwd: Path) -> None:
-        """Start warm kernels for runs that are about to come (no-op without warm_kernels)."""
-        if not self._closed:
-            self.pool.prewarm(KernelKey(kernel_name, cwd))
+    def prewarm(self, kernel_name: str, cwd: Path, count: int | None = None) -> None:
+        """Start kernels for runs that are about to come, so an approval does not wait for a
+        kernel start: ``count`` (default: the pool size, at most PREWARM_MAX) once, and
+        ``warm_kernels`` kept replenished."""
+        if self._closed:
+            return
+        if count is None:
+            count = min(self.config.pool_size, PREWARM_MAX)
+        self.pool.prewarm(KernelKey(kernel_name, cwd), count)
 
     def status(self) -> dict[str, int]:
         return {
@@ -207,7 +229,10 @@ class Executor:
             handle.stop.request("shutdown")
         if self._tasks:
             await asyncio.wait(set(self._tasks))
-        await self.pool.close()
+        try:
+            await self.state.close()
+        finally:
+            await self.pool.close()
 
     # ---------------------------------------------------------------- internals
 
@@ -270,6 +295,8 @@ class Executor:
             interrupt_grace_s=self.config.interrupt_grace_s,
             stop=handle.stop,
             listener=handle,
+            state=self.state,
+            reuse_keep=self.config.pool_size if self.config.reuse_kernels else 0,
         )
 
 
@@ -284,7 +311,7 @@ def _result(outcome: AttemptOutcome, attempts: int) -> RunResult:
         reason=outcome.reason,
         cells=outcome.cells,
         error=outcome.error,
-        state_strategy=StateStrategy.FULL_REPLAY,
+        state_strategy=outcome.strategy,
         rebuild_s=outcome.rebuild_s,
         attempts=attempts,
         kernel_id=outcome.kernel_id,

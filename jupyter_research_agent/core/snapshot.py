@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 RunCode = Callable[[str], Awaitable[bool]]  # run code silently; False when it failed or could not
 
-_DUMP = r'''
+_DUMP = r"""
 def _dump(ns, names, path, manifest, with_rng):
     import json, os, pickle, sys, types
     try:
@@ -89,9 +89,9 @@ def _dump(ns, names, path, manifest, with_rng):
 
 
 _dump(__jra_ns, __jra_names, __jra_path, __jra_manifest, __jra_rng)
-'''
+"""
 
-_LOAD = r'''
+_LOAD = r"""
 def _load(ns, path, imports, assign, statements):
     import pickle, sys
     for source in imports:
@@ -117,10 +117,10 @@ def _load(ns, path, imports, assign, statements):
 
 
 _load(__jra_ns, __jra_path, __jra_imports, __jra_assign, __jra_statements)
-'''
+"""
 
 
-def _wrapped(source: str, args: dict[str, object]) -> str:
+def _wrapped(source: str, args: Mapping[str, object]) -> str:
     """One expression statement that runs ``source`` with ``args`` and binds nothing.
 
     The values are Python literals (repr of str/list/dict/bool), so the code carries no

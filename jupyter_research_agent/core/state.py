@@ -345,10 +345,11 @@ class _Walker:
         nested_writes: set[str] = set()
         for part in body:
             for child in _scope_nodes(part):
-                if child is not part and isinstance(child, _SCOPES):
+                if isinstance(child, _SCOPES):
                     if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                         scope.stores.add(child.name)
-                        free, writes = self._definition(child)
+                        inner, writes = self._definition(child)
+                        free = set(inner)
                     else:
                         free, writes = self._scoped(child)
                     nested_free |= free
@@ -423,8 +424,8 @@ def _scope_nodes(part: ast.AST) -> Iterable[ast.AST]:
     while stack:
         node = stack.pop()
         yield node
-        if node is not part and isinstance(node, _SCOPES):
-            continue
+        if isinstance(node, _SCOPES):
+            continue  # the caller analyses it as a scope of its own
         stack.extend(ast.iter_child_nodes(node))
 
 

@@ -10,9 +10,11 @@ from jupyter_server.extension.application import ExtensionApp
 
 from .. import __version__
 from ..core.config import EngineConfig
+from .autopilot_handlers import autopilot_handlers
 from .errors import EngineStopped
 from .events import SCHEMA_PATH, EventBridge
 from .handlers import CONFIG_SETTINGS_KEY, EXTENSION_SETTINGS_KEY, default_handlers
+from .live import ServerLiveKernels
 from .options import ResearchAgent
 
 if TYPE_CHECKING:
@@ -53,7 +55,7 @@ class ResearchAgentExtension(ExtensionApp):
         )
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(default_handlers)
+        self.handlers.extend([*default_handlers, *autopilot_handlers])
 
     @property
     def server(self) -> ServerApp:
@@ -74,6 +76,9 @@ class ResearchAgentExtension(ExtensionApp):
         config = self.engine_config = options.engine_config(Path(self.server.root_dir))
         engine_class = cast("Callable[..., Engine]", options.engine_class)
         engine = engine_class(config, **options.collaborators(config))
+        if hasattr(engine, "use_live_kernels"):
+            # Runs may copy variables from the notebook's own kernel when it is idle.
+            engine.use_live_kernels(ServerLiveKernels(self.server))
         bridge = EventBridge(self.event_logger, self.log, secrets=[options.api_key])
         self._unsubscribe = engine.subscribe(bridge)
         self._engine = engine

@@ -5,9 +5,12 @@ import { join } from 'path';
 export const TOKEN = process.env.JRA_UI_TEST_TOKEN || 'research-agent-ui-test';
 const AUTH = { Authorization: `token ${TOKEN}` };
 
-/** Open JupyterLab and wait until the shell is ready. */
+/**
+ * Open JupyterLab and wait until the shell is ready. `reset` drops the workspace the
+ * previous test left behind (open notebooks, an expanded sidebar).
+ */
 export async function openLab(page: Page, path = '/lab'): Promise<void> {
-  await page.goto(`${path}?token=${TOKEN}`);
+  await page.goto(`${path}?reset&token=${TOKEN}`);
   await expect(page.locator('#jupyterlab-splash')).toHaveCount(0, {
     timeout: 30 * 1000
   });
@@ -48,7 +51,11 @@ export function notebookJson(cells: INotebookCell[]): Record<string, unknown> {
     nbformat: 4,
     nbformat_minor: 5,
     metadata: {
-      kernelspec: { name: 'python3', display_name: 'Python 3', language: 'python' },
+      kernelspec: {
+        name: 'python3',
+        display_name: 'Python 3',
+        language: 'python'
+      },
       language_info: { name: 'python' }
     },
     cells: cells.map(cell => ({
@@ -111,7 +118,10 @@ export function cellWith(notebook: Locator, text: string): Locator {
 }
 
 /** Right-click a cell and return the context menu. */
-export async function openCellMenu(page: Page, cell: Locator): Promise<Locator> {
+export async function openCellMenu(
+  page: Page,
+  cell: Locator
+): Promise<Locator> {
   await cell.locator('.jp-InputPrompt').click({ button: 'right' });
   const menu = page.locator('.lm-Menu').first();
   await expect(menu).toBeVisible();
@@ -121,4 +131,16 @@ export async function openCellMenu(page: Page, cell: Locator): Promise<Locator> 
 /** The Research sidebar. */
 export function researchPanel(page: Page): Locator {
   return page.getByRole('region', { name: 'Research' });
+}
+
+/** Show the Research sidebar by its tab (a click on the tab of a shown panel hides it). */
+export async function showResearchPanel(page: Page): Promise<Locator> {
+  const panel = researchPanel(page);
+  if (!(await panel.isVisible())) {
+    await page
+      .locator('.jp-SideBar li[data-id="research-agent-panel"]')
+      .click();
+  }
+  await expect(panel).toBeVisible();
+  return panel;
 }
