@@ -177,6 +177,14 @@ export function ComparisonView(props: {
       {comparison.summary && (
         <p className="jp-ResearchAgent-summary">{comparison.summary}</p>
       )}
+      {exp.interpretation && (
+        <p
+          className="jp-ResearchAgent-summary"
+          aria-label={trans.__('Interpretation')}
+        >
+          {exp.interpretation}
+        </p>
+      )}
       <table className="jp-ResearchAgent-table">
         <thead>
           <tr>

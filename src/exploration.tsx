@@ -72,33 +72,93 @@ export function ExplorationList(props: { ctx: IViewContext }): JSX.Element {
   );
 }
 
-/** For a fix: the error the cell shows, condensed to its cause and last traceback lines. */
+/**
+ * For a fix: the engine's triage (condensed error and likely cause) when it has one,
+ * else the error the cell shows now, condensed here.
+ */
 function ErrorCause(props: {
   ctx: IViewContext;
   exp: IExploration;
 }): JSX.Element {
   const { ctx, exp } = props;
   const { trans } = ctx;
-  const output = ctx.errorOf(exp);
+  const triage = exp.triage;
+  const output = triage ? null : ctx.errorOf(exp);
+  const headline = triage
+    ? [triage.ename, triage.evalue].filter(Boolean).join(': ')
+    : output
+      ? errorCause(output)
+      : '';
+  // The condensed text repeats the headline and the likely cause: keep the rest.
+  const details = triage
+    ? (triage.condensed ?? '')
+        .split('\n')
+        .filter(
+          line =>
+            line.trim() &&
+            line.trim() !== headline &&
+            !line.startsWith('Likely cause:')
+        )
+        .join('\n')
+    : output
+      ? tracebackTail(output).join('\n')
+      : '';
   return (
     <section
       className="jp-ResearchAgent-cause"
       aria-label={trans.__('Cause of the error')}
     >
       <h3 className="jp-ResearchAgent-subheading">{trans.__('Cause')}</h3>
-      {output ? (
-        <>
-          <p className="jp-ResearchAgent-cause-line">{errorCause(output)}</p>
-          <pre className="jp-ResearchAgent-output">
-            {tracebackTail(output).join('\n')}
-          </pre>
-        </>
+      {headline ? (
+        <p className="jp-ResearchAgent-cause-line">{headline}</p>
       ) : (
         <p className="jp-ResearchAgent-muted">
           {trans.__('The cell shows no error now.')}
         </p>
       )}
+      {triage?.likely_cause && (
+        <p className="jp-ResearchAgent-likely">
+          {trans.__('Likely cause: %1', triage.likely_cause)}
+        </p>
+      )}
+      {details && <pre className="jp-ResearchAgent-output">{details}</pre>}
     </section>
+  );
+}
+
+function AutopilotLine(props: {
+  ctx: IViewContext;
+  exp: IExploration;
+}): JSX.Element | null {
+  const { trans } = props.ctx;
+  const pilot = props.exp.autopilot;
+  if (!pilot) {
+    return null;
+  }
+  const progress = trans.__(
+    'Autopilot: round %1 of %2, %3 of %4 runs used',
+    pilot.rounds_done,
+    pilot.settings.rounds,
+    pilot.runs_used,
+    pilot.settings.budget_runs
+  );
+  return (
+    <div
+      className="jp-ResearchAgent-banner jp-mod-info"
+      aria-label={trans.__('Autopilot')}
+    >
+      {progress}
+      {pilot.stopped && pilot.stop_reason && (
+        <p>{trans.__('Stopped: %1', pilot.stop_reason)}</p>
+      )}
+      {pilot.notes.length > 0 && (
+        <ul className="jp-ResearchAgent-warnings">
+          {pilot.notes.map((note, index) => (
+            <li key={index}>{note}</li>
+          ))}
+        </ul>
+      )}
+    </div>
   );
 }
 
@@ -147,6 +207,12 @@ export function ExplorationView(props: {
           {exp.error}
         </p>
       )}
+      {exp.status_message && (
+        <p className="jp-ResearchAgent-muted" aria-live="polite">
+          {exp.status_message}
+        </p>
+      )}
+      <AutopilotLine ctx={ctx} exp={exp} />
       {exp.kind === 'fix' && <ErrorCause ctx={ctx} exp={exp} />}
       {exp.status === 'proposing' && (
         <p className="jp-ResearchAgent-muted" aria-busy="true">

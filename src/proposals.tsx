@@ -109,6 +109,19 @@ export function ProposalCard(props: {
       {proposal.rationale && (
         <p className="jp-ResearchAgent-rationale">{proposal.rationale}</p>
       )}
+      {proposal.verification && (
+        <p
+          className="jp-ResearchAgent-verification"
+          aria-label={trans.__('Verification')}
+        >
+          {proposal.verification}
+        </p>
+      )}
+      {proposal.approved_by === 'autopilot' && (
+        <p className="jp-ResearchAgent-muted">
+          {trans.__('Approved by the autopilot within its budget')}
+        </p>
+      )}
       {proposal.expected_effect && (
         <p className="jp-ResearchAgent-effect">{proposal.expected_effect}</p>
       )}

@@ -73,6 +73,10 @@ export interface IProposal {
   approvable: boolean;
   round: number;
   parent_id: string | null;
+  /** Fixes only: "unverified", then "verified: …" or "still fails: …". */
+  verification?: string | null;
+  /** null or "researcher" for a click, "autopilot" within its budget. */
+  approved_by?: string | null;
   created_at: string;
 }
 
@@ -170,8 +174,51 @@ export interface IExploration {
   baseline: IRun | null;
   runs: IRun[];
   comparison: IComparison;
+  /** Fix explorations: the condensed error of the target cell and its likely cause. */
+  triage?: ITriage | null;
+  /** The written reading of the results once every run has ended. */
+  interpretation?: string;
+  /** A passing note from the model provider, such as "rate limited; retrying in 2 s". */
+  status_message?: string;
   created_at: string;
   updated_at: string;
+  autopilot?: IAutopilotState | null;
+}
+
+export interface ITriage {
+  ename?: string;
+  evalue?: string;
+  category?: string;
+  likely_cause?: string;
+  cause_source?: string;
+  condensed?: string;
+  provider_error?: string | null;
+  [key: string]: unknown;
+}
+
+export interface IAutopilotSettings {
+  rounds: number;
+  budget_runs: number;
+  budget_minutes: number;
+  budget_tokens: number | null;
+  allowed_kinds: ProposalKind[];
+  per_round: number;
+  seeds_for_promising: number;
+}
+
+export interface IAutopilotState {
+  enabled: boolean;
+  settings: IAutopilotSettings;
+  round: number;
+  rounds_done: number;
+  runs_used: number;
+  tokens_used: number;
+  started_at: string;
+  ended_at: string | null;
+  stopped: boolean;
+  stop_reason: string;
+  best_path: string[];
+  notes: string[];
 }
 
 // ------------------------------------------------------------------ requests

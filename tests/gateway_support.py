@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -36,13 +37,24 @@ class Gateway:
     process: subprocess.Popen[bytes]
 
     def kernels(self) -> list[dict[str, Any]]:
-        """GET /api/kernels: the kernels running on the gateway now."""
+        """GET /api/kernels: the kernels running on the gateway now.
+
+        Kernel Gateway answers 500 while a kernel is half-started (it has no last activity
+        yet), so that answer is asked again.
+        """
         request = urllib.request.Request(
             f"{self.url}/api/kernels", headers={"Authorization": f"token {self.token}"}
         )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            found: list[dict[str, Any]] = json.loads(response.read())
-            return found
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    found: list[dict[str, Any]] = json.loads(response.read())
+                    return found
+            except urllib.error.HTTPError as exc:
+                if exc.code != 500:
+                    raise
+            time.sleep(0.02)
+        raise AssertionError("the gateway kept failing to list its kernels")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -74,9 +86,28 @@ def _answers(url: str, token: str) -> bool:
         return False
 
 
+def slow_kernelspec(jupyter_path: Path, name: str, delay_s: float) -> None:
+    """A kernelspec whose kernel starts ``delay_s`` late, like a pod waiting for its node."""
+    spec_dir = jupyter_path / "kernels" / name
+    spec_dir.mkdir(parents=True)
+    launch = f"import time, runpy, sys; time.sleep({delay_s}); sys.argv = sys.argv[1:]; "
+    launch += "runpy.run_module('ipykernel_launcher', run_name='__main__')"
+    spec = {
+        "argv": [sys.executable, "-c", launch, "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python (starts {delay_s:g} s late)",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+
+
 @contextmanager
-def kernel_gateway(log_dir: Path, token: str = TOKEN) -> Iterator[Gateway]:
-    """`jupyter kernelgateway` on a free loopback port with a token; stopped on exit."""
+def kernel_gateway(
+    log_dir: Path, token: str = TOKEN, jupyter_path: Path | None = None
+) -> Iterator[Gateway]:
+    """`jupyter kernelgateway` on a free loopback port with a token; stopped on exit.
+
+    ``jupyter_path`` adds a directory of kernelspecs the gateway offers.
+    """
     port = free_port()
     log_path = log_dir / f"gateway-{port}.log"
     command = [
@@ -89,8 +120,13 @@ def kernel_gateway(log_dir: Path, token: str = TOKEN) -> Iterator[Gateway]:
         f"--KernelGatewayApp.auth_token={token}",
         "--JupyterWebsocketPersonality.list_kernels=True",
     ]
+    env = dict(os.environ)
+    if jupyter_path is not None:
+        env["JUPYTER_PATH"] = os.pathsep.join(
+            filter(None, [str(jupyter_path), env.get("JUPYTER_PATH")])
+        )
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     gateway = Gateway(f"http://127.0.0.1:{port}", token, log_path, process)
     try:
         deadline = time.monotonic() + 30

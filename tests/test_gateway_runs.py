@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from gateway_support import Gateway, kernel_gateway
+from gateway_support import Gateway, kernel_gateway, slow_kernelspec
 from kernels_support import executors, kernel_children, make_spec
 from pydantic import SecretStr
 
@@ -21,14 +21,19 @@ from jupyter_research_agent.core.models import (
     RunStatus,
     StateStrategy,
 )
-from jupyter_research_agent.core.runner import RunHandle
+from jupyter_research_agent.core.runner import RunHandle, RunUpdate
 
 FILES = Path(__file__).parent / "files"
 
 
+SLOW = "slow_python"  # a kernelspec of the test gateway whose kernels start 2 s late
+
+
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    with kernel_gateway(tmp_path_factory.mktemp("gateway")) as gw:
+    specs = tmp_path_factory.mktemp("kernelspecs")
+    slow_kernelspec(specs, SLOW, delay_s=2.0)
+    with kernel_gateway(tmp_path_factory.mktemp("gateway"), jupyter_path=specs) as gw:
         yield gw
 
 
@@ -136,15 +141,17 @@ async def test_a_stopped_gateway_fails_the_runs_at_once(tmp_path: Path) -> None:
     # Given a gateway that was running and has been stopped
     with kernel_gateway(tmp_path) as stopped:
         stopped.stop()
-    engine = Engine(engine_config(poor_lr(tmp_path), on(stopped)))
+    config = engine_config(poor_lr(tmp_path), on(stopped))
+    config.kernel_start_timeout_s = 60  # failing fast must not mean waiting for this
+    engine = Engine(config)
     # When an exploration is approved
     started = time.monotonic()
     try:
         status, reasons, statuses = await explore(engine)
     finally:
         await engine.close()
-    # Then every run failed within seconds, saying the gateway is unreachable
-    assert time.monotonic() - started < 10
+    # Then every run failed well before any timeout, saying the gateway is unreachable
+    assert time.monotonic() - started < 20
     assert status == ExplorationStatus.DONE
     assert statuses == [RunStatus.FAILED] * 3
     for reason in reasons:
@@ -220,15 +227,15 @@ async def test_a_gateway_going_away_mid_run_fails_the_run(tmp_path: Path) -> Non
     # Given a run sleeping in a kernel on a gateway of its own
     with kernel_gateway(tmp_path) as doomed:
         async with executors(tmp_path) as make:
-            executor = make(gateway=on(doomed), retry_dead_kernel=True)
+            executor = make(gateway=on(doomed), retry_dead_kernel=True, kernel_start_timeout_s=60)
             handle = executor.submit(make_spec("r", "import time; time.sleep(120)", timeout_s=60))
             await wait_running(handle)
             # When the gateway stops
             await asyncio.to_thread(doomed.stop)
             started = time.monotonic()
             result = await handle.wait()
-    # Then the run failed within seconds, saying the kernel died and the gateway is gone
-    assert time.monotonic() - started < 10
+    # Then the run failed well before any timeout, saying the kernel died and the gateway is gone
+    assert time.monotonic() - started < 20
     assert result.status == RunStatus.FAILED
     assert f"kernel gateway at {doomed.url} is unreachable" in result.reason
     assert "kernel died while running cell c0" in result.reason
@@ -254,3 +261,37 @@ async def test_secrets_stay_here_and_kernel_variables_travel(
         assert name in printed
     assert "KERNEL_REGISTRY_TOKEN" not in printed
     assert "SOME_API_KEY" not in printed
+
+
+@pytest.mark.asyncio
+async def test_slow_starts_show_as_starting_and_too_slow_ones_time_out(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    # Given a kernelspec whose kernels take 2 s to come up on the gateway
+    seen: list[tuple[float, RunStatus]] = []
+
+    def record(update: RunUpdate) -> None:
+        seen.append((time.monotonic(), update.status))
+
+    async with executors(tmp_path) as make:
+        patient = make(gateway=on(gateway), kernel_start_timeout_s=30)
+        hasty = make(gateway=on(gateway), kernel_start_timeout_s=1)
+        # When a run uses it with time enough to start
+        done = await patient.submit(
+            make_spec("slow", "print('up')", kernel_name=SLOW), record
+        ).wait()
+        # Then it was "starting" for those seconds, then ran
+        assert done.status == RunStatus.SUCCEEDED, done.reason
+        starting = next(t for t, status in seen if status == RunStatus.STARTING)
+        running = next(t for t, status in seen if status == RunStatus.RUNNING)
+        assert running - starting >= 1.5
+        # When a run allows its kernel only one second to start
+        late = await hasty.submit(make_spec("late", "print('up')", kernel_name=SLOW)).wait()
+    # Then it failed saying so, and the half-started kernel was deleted from the gateway
+    assert late.status == RunStatus.FAILED
+    assert late.reason == f"kernel {SLOW!r} did not start within 1 s"
+    for _ in range(100):  # the deletion goes on in the background for up to a few seconds
+        if not gateway.kernels():
+            break
+        await asyncio.sleep(0.1)
+    assert gateway.kernels() == []

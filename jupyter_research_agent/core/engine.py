@@ -483,6 +483,7 @@ class Engine(EngineRounds):
         """Keep the reading of the results; its exploration event tells live views."""
         if text and not self._closed:
             exp.interpretation = text
+            exp.status_message = ""
             self._refresh(exp)
         else:
             self._events.signal()  # wake wait_runs all the same

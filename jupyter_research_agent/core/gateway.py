@@ -37,6 +37,10 @@ CLOSE_WAIT_S = 10.0  # how long close() waits for abandoned starts to be cleaned
 class GatewayRefused(KernelStartError):
     """The gateway answered, but with an error (wrong token, no such kernelspec, limits)."""
 
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 def gateway_launcher(config: EngineConfig) -> GatewayLauncher | None:
     """The launcher the config asks for: a gateway when a URL is set, else None (local)."""
@@ -123,7 +127,13 @@ class GatewayLauncher:
             raise self._refusal(exc) from exc
         except OSError as exc:
             raise self.unreachable(exc) from exc
-        return json.loads(response.body) if response.body else None
+        except ValueError as exc:  # a URL tornado cannot use
+            raise KernelStartError(f"kernel gateway at {self.where}: {exc}") from exc
+        try:
+            return json.loads(response.body) if response.body else None
+        except ValueError as exc:  # a proxy's HTML page, say
+            msg = f"kernel gateway at {self.where} answered {method} {path} with no JSON"
+            raise KernelStartError(msg) from exc
 
     def unreachable(self, exc: BaseException) -> KernelStartError:
         return KernelStartError(f"kernel gateway at {self.where} is unreachable: {exc}")
@@ -134,18 +144,20 @@ class GatewayLauncher:
             return self.unreachable(exc.message or exc)
         detail = _error_detail(exc.response.body if exc.response is not None else b"")
         if code in (401, 403) and not detail:
-            return GatewayRefused(f"kernel gateway at {self.where} refused the token ({code})")
-        if code in (401, 403):
-            return GatewayRefused(f"kernel gateway at {self.where} refused ({code}): {detail}")
-        what = detail or exc.message or "error"
-        return GatewayRefused(f"kernel gateway at {self.where} answered {code}: {what}")
+            message = f"kernel gateway at {self.where} refused the token ({code})"
+        elif code in (401, 403):
+            message = f"kernel gateway at {self.where} refused ({code}): {detail}"
+        else:
+            what = detail or exc.message or "error"
+            message = f"kernel gateway at {self.where} answered {code}: {what}"
+        return GatewayRefused(message, code)
 
     async def exists(self, kernel_id: str) -> bool:
         """False once the gateway no longer knows the kernel; True if it cannot tell."""
         try:
             await self.request("GET", f"/api/kernels/{quote(kernel_id)}")
         except GatewayRefused as exc:
-            return " 404" not in str(exc)
+            return exc.code != 404
         except KernelStartError:
             return True  # a network hiccup; the websocket tells if the kernel is really gone
         return True
@@ -157,7 +169,7 @@ class GatewayLauncher:
         try:
             await self.request("DELETE", f"/api/kernels/{quote(kernel_id)}")
         except GatewayRefused as exc:
-            if " 404" not in str(exc):  # already gone is what we wanted
+            if exc.code != 404:  # already gone is what we wanted
                 raise
 
     # ------------------------------------------------------------ start
@@ -172,8 +184,10 @@ class GatewayLauncher:
             model = await asyncio.shield(create)
         except asyncio.CancelledError:
             # Abandoned mid-request: the gateway may still create it; delete it when it does.
-            create.add_done_callback(self._delete_abandoned)
+            self._track(self._delete_when_created(create))
             raise
+        if not isinstance(model, dict) or "id" not in model:
+            raise KernelStartError(f"kernel gateway at {self.where} answered without a kernel id")
         kernel_id = str(model["id"])
         try:
             return await self._connect(key, kernel_id)
@@ -198,9 +212,16 @@ class GatewayLauncher:
         except HTTPClientError as exc:
             channels.stop_channels()
             raise self._refusal(exc) from exc
-        except (OSError, ConnectionError) as exc:
+        except TimeoutError:  # the pool's start timeout says it better (an OSError otherwise)
+            channels.stop_channels()
+            raise
+        except OSError as exc:  # ConnectionError included
             channels.stop_channels()
             raise self.unreachable(exc) from exc
+        except Exception as exc:  # a websocket protocol error: say where, not "internal error"
+            channels.stop_channels()
+            msg = f"kernel gateway at {self.where}: connecting to kernel {kernel_id} failed: {exc}"
+            raise KernelStartError(msg) from exc
         except BaseException:
             channels.stop_channels()
             raise
@@ -214,12 +235,13 @@ class GatewayLauncher:
             delete=lambda: self.delete(kernel_id),
         )
 
-    def _delete_abandoned(self, create: asyncio.Future[Any]) -> None:
-        if create.cancelled() or create.exception() is not None:
-            return
-        model = create.result()
+    async def _delete_when_created(self, create: asyncio.Future[Any]) -> None:
+        try:
+            model = await create
+        except KernelStartError:
+            return  # never created
         if isinstance(model, dict) and "id" in model:
-            self._track(self.delete(str(model["id"])))
+            await self.delete(str(model["id"]))
 
     def _track(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(_quietly(coro))

@@ -250,5 +250,5 @@ class GatewayKernel(SideKernel):
         self.channels.stop_channels()
         try:
             await self._delete()
-        except Exception:  # the gateway culls what it cannot delete now; say so, go on
-            log.warning("deleting kernel %s on the gateway failed", self.id, exc_info=True)
+        except Exception as exc:  # the gateway culls what it cannot delete now; say so, go on
+            log.warning("deleting kernel %s on the gateway failed: %s", self.id, exc)

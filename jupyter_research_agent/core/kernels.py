@@ -152,6 +152,8 @@ class KernelPool:
         self._warm: list[SideKernel] = []
         self._warm_key: KernelKey | None = None
         self._warming = 0
+        self._waiting = 0  # acquirers waiting for a kernel that is already starting
+        self._warm_changed = asyncio.Condition()
         self._tasks: set[asyncio.Task[None]] = set()
         self._warm_tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -247,6 +249,19 @@ class KernelPool:
                 return kernel
             await self.release(kernel)
         self._replenish()
+        if self._warming > self._waiting:
+            # A kernel for this key is already starting: on a busy machine waiting for it is
+            # quicker than starting one more next to it.
+            self._waiting += 1
+            try:
+                async with self._warm_changed:
+                    await self._warm_changed.wait_for(
+                        lambda: bool(self._warm) or self._warming == 0 or self._closed
+                    )
+            finally:
+                self._waiting -= 1
+            if self._warm and key == self._warm_key:
+                return await self.acquire(key)
         return await self.start(key)
 
     def prewarm(self, key: KernelKey, count: int = 0) -> None:
@@ -266,6 +281,7 @@ class KernelPool:
             await self.release(kernel)
             return
         self._warm.append(kernel)
+        await self._notify()
 
     async def release(self, kernel: SideKernel) -> None:
         """Shut a kernel down; finishes even if the caller is cancelled meanwhile."""
@@ -305,10 +321,16 @@ class KernelPool:
             return
         finally:
             self._warming -= 1
+            await self._notify()
         if self._closed or key != self._warm_key:
             await self._shutdown(kernel)
         else:
             self._warm.append(kernel)
+            await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._warm_changed:
+            self._warm_changed.notify_all()
 
     def _track(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)

@@ -203,12 +203,13 @@ class Executor:
 
     def prewarm(self, kernel_name: str, cwd: Path, count: int | None = None) -> None:
         """Start kernels for runs that are about to come, so an approval does not wait for a
-        kernel start: ``count`` (default: the pool size, at most PREWARM_MAX) once, and
-        ``warm_kernels`` kept replenished."""
+        kernel start: ``count`` once (default: one per pool slot, at most PREWARM_MAX, plus one
+        for the prepared kernel that rebuilds the notebook's state), and ``warm_kernels`` kept
+        replenished."""
         if self._closed:
             return
         if count is None:
-            count = min(self.config.pool_size, PREWARM_MAX)
+            count = min(self.config.pool_size, PREWARM_MAX) + 1
         self.pool.prewarm(KernelKey(kernel_name, cwd), count)
 
     def status(self) -> dict[str, int]:

@@ -22,7 +22,7 @@ test.use({ viewport: { width: 1280, height: 1000 } });
 async function useTheme(page: Page, theme: string): Promise<void> {
   await page.getByRole('menuitem', { name: 'Settings' }).click();
   await page.locator('.lm-Menu-itemLabel', { hasText: /^Theme$/ }).click();
-  await page.getByRole('menuitemcheckbox', { name: theme }).click();
+  await page.getByRole('menu').getByText(theme, { exact: true }).click();
   const light = theme.includes('Light') ? 'true' : 'false';
   await expect(page.locator('body')).toHaveAttribute(
     'data-jp-theme-light',

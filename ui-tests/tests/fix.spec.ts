@@ -1,6 +1,7 @@
 import { expect, test } from '@playwright/test';
 
 import {
+  callAPI,
   cellWith,
   notebookJson,
   openCellMenu,
@@ -73,6 +74,14 @@ test('"Explain and Fix" is offered on an error cell only and shows the cause', a
   await expect(cause).toContainText('ZeroDivisionError: division by zero');
   // colour codes of the traceback are gone
   await expect(cause).not.toContainText('[0;31m');
+  // and, when the engine triaged the error, its likely cause is shown too
+  const { explorations } = await callAPI<{
+    explorations: { triage?: { likely_cause?: string } | null }[];
+  }>(request, 'GET', 'explorations?notebook_path=broken.ipynb');
+  const likely = explorations[0]?.triage?.likely_cause;
+  if (likely) {
+    await expect(cause).toContainText(`Likely cause: ${likely}`);
+  }
   await expect(
     panel.getByRole('list', { name: 'Explorations' }).getByRole('button', {
       name: 'Fix of Cell 2: ready'
