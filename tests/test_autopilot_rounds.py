@@ -224,3 +224,55 @@ async def test_a_promising_variation_is_repeated_across_seeds_before_it_counts(
     assert row.n == 3 and "accuracy" in row.std
     assert state.runs_used == run_count(done) == 7
     assert "is the new best" in state.notes[-1]
+
+
+@pytest.mark.asyncio
+async def test_the_time_budget_stops_it_and_cancels_its_runs(tmp_path: Path) -> None:
+    # Given an autopilot with two seconds on a cell that sleeps for 30
+    root = copy_files(tmp_path / "work", "slow.ipynb")
+    async with running_engine(engine_config(root)) as engine:
+        exp = await engine.create_exploration(
+            explore("slow.ipynb", "work", metric="score", direction="maximize")
+        )
+        began = time.monotonic()
+        settings = AutopilotSettings(rounds=3, budget_runs=10, budget_minutes=2 / 60)
+        # When it runs out of time
+        await engine.autopilots.start(exp.id, settings)
+        state = await engine.autopilots.wait(exp.id)
+        done = await engine.wait_runs(exp.id)
+        took = time.monotonic() - began
+
+    # Then it stopped for the time, soon after, and what it had started was cancelled
+    assert state is not None
+    assert state.stop_reason == "time budget spent (0.0333333 minutes)"
+    assert took < 15
+    assert all(r.status == RunStatus.CANCELLED for r in [done.baseline, *done.runs] if r)
+
+
+@pytest.mark.asyncio
+async def test_closing_the_engine_records_why_the_autopilot_stopped(tmp_path: Path) -> None:
+    # Given an exploration on autopilot, its runs going
+    from jupyter_research_agent.core.engine import Engine
+    from jupyter_research_agent.core.ledger import Ledger
+
+    root = copy_files(tmp_path / "work", "slow.ipynb")
+    config = engine_config(root)
+    engine = Engine(config)
+    try:
+        exp = await engine.create_exploration(
+            explore("slow.ipynb", "work", metric="score", direction="maximize")
+        )
+        await engine.autopilots.start(exp.id, AutopilotSettings(rounds=3, budget_runs=10))
+        await asyncio.sleep(0.5)
+    finally:
+        # When the engine closes (the server stops)
+        await engine.close()
+    # Then the ledger records that the autopilot stopped, with that reason alone
+    ledger = Ledger(config.ledger_path)
+    try:
+        stored = ledger.load_exploration(exp.id).autopilot
+    finally:
+        ledger.close()
+    assert stored is not None and stored.stopped and not stored.enabled
+    assert stored.stop_reason == "the engine stopped"
+    assert kernel_children() == []

@@ -14,6 +14,7 @@ from tornado import web
 
 from jupyter_research_agent.core import errors
 from jupyter_research_agent.core.models import CreateExploration, EngineEvent
+from jupyter_research_agent.server.autopilot_handlers import autopilot_handlers
 from jupyter_research_agent.server.errors import UNEXPECTED_MESSAGE, EngineStopped, reply_for
 from jupyter_research_agent.server.events import MAX_LIST_ITEMS, MAX_STRING_CHARS, event_payload
 from jupyter_research_agent.server.handlers import API_PREFIX, default_handlers
@@ -150,11 +151,12 @@ def test_openapi_file_is_up_to_date() -> None:
 def test_openapi_documents_every_route_and_verb() -> None:
     # Given the routes the extension registers
     spec = yaml.safe_load((ROOT / "docs" / "openapi.yaml").read_text())
-    for pattern, handler in default_handlers:
+    routes = [*default_handlers, *autopilot_handlers]
+    for pattern, handler in routes:
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern)
         verbs = {v for v in ("get", "post", "patch", "put", "delete") if v in vars(handler)}
         # Then each route and each verb it implements is documented
         assert path in spec["paths"], path
         assert set(spec["paths"][path]) == verbs, path
-    assert len(spec["paths"]) == len(default_handlers)
+    assert len(spec["paths"]) == len(routes)
     assert all(p.startswith(API_PREFIX) for p in spec["paths"])

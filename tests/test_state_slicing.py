@@ -49,6 +49,26 @@ SLICES = [
     ("class bases and methods", ["base = object", "class A(base):\n    pass", "A()"], (0, 1)),
     ("with-as binds", ["with open('f') as fh:\n    pass", "x = 1", "fh.closed"], (0,)),
     ("walrus binds", ["(n := 10)", "m = 1", "print(n)"], (0,)),
+    (
+        "earlier global draws kept",
+        ["import random", "a = random.random()", "b = 2", "print(random.random())"],
+        (0, 1),
+    ),
+    (
+        "draws not needed without a draw",
+        ["import random", "a = random.random()", "print(random.__name__)"],
+        (0,),
+    ),
+    (
+        "drawing helper counts",
+        [
+            "import numpy as np",
+            "def noise():\n    return np.random.rand()",
+            "x = noise()",
+            "np.random.rand()",
+        ],
+        (0, 1, 2),
+    ),
 ]
 
 

@@ -115,12 +115,19 @@ class AutopilotManager:
 
     def view(self, exploration_id: str) -> AutopilotView:
         exp = self.engine.get_exploration(exploration_id)
+        active = exp.id in self.pilots
+        state = exp.autopilot
+        if state is not None and not state.stopped and not active:
+            # Recorded by an engine that ended without closing (a killed server): not running.
+            state = state.model_copy(
+                update={"stopped": True, "enabled": False, "stop_reason": reasons.ENGINE_STOPPED}
+            )
         return AutopilotView(
             exploration_id=exp.id,
             notebook_path=exp.notebook_path,
             cell_id=exp.cell_id,
-            active=exp.id in self.pilots,
-            state=exp.autopilot,
+            active=active,
+            state=state,
             lineage=lineage(exp),
         )
 

@@ -30,7 +30,7 @@ from .config import EngineConfig
 from .kernels import KernelKey, KernelPool
 from .live import LiveKernels
 from .models import Cell, CellOutputs, StateStrategy
-from .prepared import PrepareKey, PreparedKernels
+from .prepared import PreparedKernels, PrepareKey
 from .snapshot import Snapshot, load_code, take_snapshot
 from .state import (
     StatePlan,
