@@ -93,7 +93,11 @@ def _add_proposing(parser: argparse.ArgumentParser) -> None:
 
 def _add_metric(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("metric")
-    group.add_argument("--metric", metavar="NAME", help="the metric to compare on")
+    group.add_argument(
+        "--metric",
+        metavar="NAME[=EXPR]",
+        help='the metric to compare on; "test accuracy=acc" also reads it from `acc`',
+    )
     direction = group.add_mutually_exclusive_group()
     direction.add_argument(
         "--maximize", dest="direction", action="store_const", const=Direction.MAXIMIZE

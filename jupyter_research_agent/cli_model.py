@@ -13,7 +13,7 @@ from typing import Any
 
 from .core.config import LLMConfig
 from .core.errors import InvalidInput
-from .core.models import ExplorationKind, MetricSpec
+from .core.models import ExplorationKind
 
 REDACTED = "[REDACTED]"
 
@@ -81,7 +81,7 @@ def request_preview(
     args: argparse.Namespace, root: Path, notebook_path: str, kind: ExplorationKind
 ) -> dict[str, Any]:
     """The request the proposer would send for this command line, built the engine's way."""
-    from .core import metrics, notebook, sweep
+    from .core import binding_flow, notebook, sweep
     from .core.models import ProposeRequest
     from .core.triage import condense_error
 
@@ -105,10 +105,8 @@ def request_preview(
         spec = getattr(args, "sweep", None)
         swept = len(sweep.sweep_proposals(cell.source, spec)) if spec else 0
         room = max(0, args.max_proposals - swept)
-        metric = None
-        if args.metric:
-            direction = args.direction or metrics.infer_direction(args.metric)
-            metric = MetricSpec(name=args.metric, direction=direction)
+        # "name" or "name=expression", bound to the code as the engine does (metric binding).
+        metric = binding_flow.metric_spec(args.metric, args.direction, nb)
     if not llm.configured:
         doc["note"] = (
             "no model configured (--model with OPENAI_API_KEY, or --base-url): the offline "

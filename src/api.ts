@@ -4,6 +4,10 @@
 import { requestAPI } from './request';
 import {
   IAddProposal,
+  IAutopilotList,
+  IAutopilotSettings,
+  IAutopilotSummary,
+  IAutopilotView,
   ICreateExploration,
   IEditProposal,
   IExploration,
@@ -89,4 +93,35 @@ export function getRun(id: string): Promise<IRunDetail> {
 
 export function cancelRun(id: string): Promise<IRun> {
   return requestAPI<IRun>(`runs/${seg(id)}/cancel`, post());
+}
+
+/** Put an exploration on autopilot with this budget; 409 while one is active. */
+export function startAutopilot(
+  explorationId: string,
+  settings: IAutopilotSettings
+): Promise<IAutopilotView> {
+  return requestAPI<IAutopilotView>(
+    `explorations/${seg(explorationId)}/autopilot`,
+    post(settings)
+  );
+}
+
+export function getAutopilot(explorationId: string): Promise<IAutopilotView> {
+  return requestAPI<IAutopilotView>(
+    `explorations/${seg(explorationId)}/autopilot`
+  );
+}
+
+/** End the autopilot at once: queued and running work is cancelled. */
+export function stopAutopilot(explorationId: string): Promise<IAutopilotView> {
+  return requestAPI<IAutopilotView>(
+    `explorations/${seg(explorationId)}/autopilot`,
+    { method: 'DELETE' }
+  );
+}
+
+/** The active autopilots across notebooks. */
+export async function listAutopilots(): Promise<IAutopilotSummary[]> {
+  const list = await requestAPI<IAutopilotList>('autopilot');
+  return list.autopilots;
 }

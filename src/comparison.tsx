@@ -174,16 +174,17 @@ export function ComparisonView(props: {
       aria-label={trans.__('Comparison')}
     >
       <h3 className="jp-ResearchAgent-subheading">{trans.__('Comparison')}</h3>
-      {comparison.summary && (
-        <p className="jp-ResearchAgent-summary">{comparison.summary}</p>
-      )}
-      {exp.interpretation && (
+      {exp.interpretation ? (
         <p
           className="jp-ResearchAgent-summary"
           aria-label={trans.__('Interpretation')}
         >
           {exp.interpretation}
         </p>
+      ) : (
+        comparison.summary && (
+          <p className="jp-ResearchAgent-summary">{comparison.summary}</p>
+        )
       )}
       <table className="jp-ResearchAgent-table">
         <thead>

@@ -4,6 +4,12 @@ import { ResearchModel } from './model';
 import { ApplyMode } from './notebook';
 import { IExploration, IOutput, Origin, RunStatus } from './tokens';
 
+/** Where an exploration (or an autopilot) points: a notebook and a cell in it. */
+export interface ICellRef {
+  notebook_path: string;
+  cell_id: string;
+}
+
 /**
  * What the views get: the model to read and act on, and the few notebook operations
  * (which need the notebook widget, not the model).
@@ -17,8 +23,8 @@ export interface IViewContext {
   apply(exp: IExploration, code: string, mode: ApplyMode): void;
   /** The error output the exploration's cell shows now, if any. */
   errorOf(exp: IExploration): IOutput | null;
-  /** "Cell 3" for the cell's current position, or null when it is gone. */
-  cellLabel(exp: IExploration): string | null;
+  /** "Cell 3" for the cell's current position, or null when it is gone (or not open). */
+  cellLabel(where: ICellRef): string | null;
 }
 
 export function originLabel(origin: Origin, trans: TranslationBundle): string {

@@ -3,6 +3,7 @@
  */
 import * as React from 'react';
 
+import { AutopilotSection } from './autopilot';
 import { ComparisonView } from './comparison';
 import { IViewContext } from './context';
 import { errorCause, tracebackTail } from './notebook';
@@ -61,6 +62,11 @@ export function ExplorationList(props: { ctx: IViewContext }): JSX.Element {
               <span className={`jp-ResearchAgent-badge jp-mod-${exp.status}`}>
                 {exp.status}
               </span>
+              {model.autopilot.isActive(exp) && (
+                <span className="jp-ResearchAgent-badge jp-mod-autopilot">
+                  {trans.__('autopilot')}
+                </span>
+              )}
               <code className="jp-ResearchAgent-exploration-source">
                 {firstLine(exp.cell_source)}
               </code>
@@ -126,42 +132,6 @@ function ErrorCause(props: {
   );
 }
 
-function AutopilotLine(props: {
-  ctx: IViewContext;
-  exp: IExploration;
-}): JSX.Element | null {
-  const { trans } = props.ctx;
-  const pilot = props.exp.autopilot;
-  if (!pilot) {
-    return null;
-  }
-  const progress = trans.__(
-    'Autopilot: round %1 of %2, %3 of %4 runs used',
-    pilot.rounds_done,
-    pilot.settings.rounds,
-    pilot.runs_used,
-    pilot.settings.budget_runs
-  );
-  return (
-    <div
-      className="jp-ResearchAgent-banner jp-mod-info"
-      aria-label={trans.__('Autopilot')}
-    >
-      {progress}
-      {pilot.stopped && pilot.stop_reason && (
-        <p>{trans.__('Stopped: %1', pilot.stop_reason)}</p>
-      )}
-      {pilot.notes.length > 0 && (
-        <ul className="jp-ResearchAgent-warnings">
-          {pilot.notes.map((note, index) => (
-            <li key={index}>{note}</li>
-          ))}
-        </ul>
-      )}
-    </div>
-  );
-}
-
 export function ExplorationView(props: {
   ctx: IViewContext;
   exp: IExploration;
@@ -212,7 +182,6 @@ export function ExplorationView(props: {
           {exp.status_message}
         </p>
       )}
-      <AutopilotLine ctx={ctx} exp={exp} />
       {exp.kind === 'fix' && <ErrorCause ctx={ctx} exp={exp} />}
       {exp.status === 'proposing' && (
         <p className="jp-ResearchAgent-muted" aria-busy="true">
@@ -255,6 +224,7 @@ export function ExplorationView(props: {
         </section>
       )}
       {exp.status !== 'proposing' && <SteeringForm ctx={ctx} exp={exp} />}
+      <AutopilotSection ctx={ctx} exp={exp} />
       <RunList ctx={ctx} exp={exp} />
       <ComparisonView ctx={ctx} exp={exp} />
     </article>

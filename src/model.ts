@@ -10,6 +10,7 @@ import { Event } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import * as api from './api';
+import { AutopilotModel } from './autopilotmodel';
 import { ResearchAgentAPIError } from './request';
 import {
   ENGINE_EVENT_SCHEMA,
@@ -44,6 +45,7 @@ const POLL_MAX_MS = 15000;
 /** After an event, trust events for this long before polling again. */
 const EVENT_QUIET_MS = 4000;
 
+/** Something still changes: proposing, runs not ended (the autopilot counts separately). */
 export function isActive(exp: IExploration): boolean {
   if (exp.status === 'proposing' || exp.status === 'running') {
     return true;
@@ -56,12 +58,18 @@ export class ResearchModel {
   constructor(options: IModelOptions = {}) {
     this._snapshot = options.snapshot ?? (() => null);
     this.ui = new UiState(() => this._emit());
+    this.autopilot = new AutopilotModel({
+      emit: () => this._emit(),
+      act: (key, fn) => this._act(key, fn),
+      refetch: id => this._refetch(id)
+    });
     if (options.events) {
       options.events.stream.connect(this._onEvent, this);
     }
   }
 
   readonly ui: UiState;
+  readonly autopilot: AutopilotModel;
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -144,7 +152,9 @@ export class ResearchModel {
           e => !ids.has(e.id) && e.id === this._selectedId
         );
         this._explorations = [...fresh, ...list];
+        list.forEach(exp => this.autopilot.track(exp));
       }
+      await this.autopilot.fetchRunning();
     } catch (error) {
       this._serverError = messageOf(error);
     } finally {
@@ -267,6 +277,7 @@ export class ResearchModel {
     this._disposed = true;
     this._stopTimers();
     this._refetchTimers.forEach(timer => clearTimeout(timer));
+    this.autopilot.dispose();
     Signal.clearData(this);
   }
 
@@ -294,6 +305,8 @@ export class ResearchModel {
       return;
     }
     const event = emission as unknown as IEngineEvent;
+    // Autopilots of every notebook are listed, so their events count from anywhere.
+    this.autopilot.onEvent(event);
     if (event.notebook_path !== this._path) {
       return;
     }
@@ -368,6 +381,7 @@ export class ResearchModel {
   }
 
   private _upsert(exp: IExploration): void {
+    this.autopilot.track(exp);
     const others = this._explorations.filter(e => e.id !== exp.id);
     this._explorations = [exp, ...others].sort((a, b) =>
       b.created_at.localeCompare(a.created_at)
@@ -380,8 +394,11 @@ export class ResearchModel {
     if (this._disposed || !this._visible) {
       return;
     }
-    const active = this._explorations.filter(isActive);
-    if (active.length === 0 && !this._serverError) {
+    const active = this._explorations.filter(
+      exp => isActive(exp) || this.autopilot.isActive(exp)
+    );
+    const elsewhere = this.autopilot.running.length > 0;
+    if (active.length === 0 && !elsewhere && !this._serverError) {
       this._pollDelay = POLL_MIN_MS;
       return;
     }
@@ -396,9 +413,10 @@ export class ResearchModel {
       if (this._serverError) {
         await this.refresh();
       } else if (Date.now() - this._lastEvent > EVENT_QUIET_MS) {
-        const results = await Promise.all(
-          active.map(exp => this._refetch(exp.id))
-        );
+        const results = await Promise.all([
+          ...active.map(exp => this._refetch(exp.id)),
+          ...(elsewhere ? [this.autopilot.fetchRunning()] : [])
+        ]);
         this._pollDelay = results.some(Boolean)
           ? POLL_MIN_MS
           : Math.min(this._pollDelay * 1.5, POLL_MAX_MS);

@@ -8,6 +8,7 @@ import * as React from 'react';
 import { IViewContext } from './context';
 import { ExplorationList, ExplorationView } from './exploration';
 import { researchIcon } from './icons';
+import { RunningAutopilots } from './running';
 
 export const PANEL_ID = 'research-agent-panel';
 
@@ -93,6 +94,7 @@ function PanelView(props: { ctx: IViewContext }): JSX.Element {
       <h2 className="jp-ResearchAgent-heading">{trans.__('Research')}</h2>
       <StatusLine ctx={ctx} />
       <Banners ctx={ctx} />
+      <RunningAutopilots ctx={ctx} />
       {model.notebookPath === null ? (
         <p className="jp-ResearchAgent-muted">
           {trans.__(

@@ -221,6 +221,47 @@ export interface IAutopilotState {
   notes: string[];
 }
 
+/** One variation in an exploration's tree; the root (no proposal) is the cell as written. */
+export interface ILineageNode {
+  proposal_id: string | null;
+  title: string;
+  kind: ProposalKind | null;
+  round: number | null;
+  status: string;
+  /** "autopilot" within its budget, else the researcher (null for a click). */
+  approved_by: string | null;
+  value: number | null;
+  std: number | null;
+  n: number;
+  on_best_path: boolean;
+  children: ILineageNode[];
+}
+
+/** `GET /explorations/{id}/autopilot`: its state and the lineage tree. */
+export interface IAutopilotView {
+  exploration_id: string;
+  notebook_path: string;
+  cell_id: string;
+  active: boolean;
+  state: IAutopilotState | null;
+  lineage: ILineageNode;
+}
+
+/** An active autopilot in the list across notebooks. */
+export interface IAutopilotSummary {
+  exploration_id: string;
+  notebook_path: string;
+  cell_id: string;
+  exploration_status: ExplorationStatus;
+  metric: string | null;
+  best_value: number | null;
+  state: IAutopilotState;
+}
+
+export interface IAutopilotList {
+  autopilots: IAutopilotSummary[];
+}
+
 // ------------------------------------------------------------------ requests
 
 /** Body of `POST /explorations`; `cells` carries the notebook's unsaved edits. */
@@ -277,7 +318,8 @@ export interface IExplorationList {
 export const ENGINE_EVENT_SCHEMA =
   'https://events.jupyter.org/jupyter_research_agent/engine/v1';
 
-export type EngineEventType = 'exploration' | 'proposal' | 'run' | 'run_output';
+export type EngineEventType =
+  'exploration' | 'proposal' | 'run' | 'run_output' | 'autopilot';
 
 /** An engine change: a hint to refetch the REST resource, never the data itself. */
 export interface IEngineEvent {

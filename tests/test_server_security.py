@@ -99,7 +99,8 @@ async def test_no_token_is_refused_without_side_effect(
     assert status.body["pool"]["busy"] == 0
     assert status.body["pool"]["queued"] == 0
     engine = jp_serverapp.web_app.settings[EXTENSION_SETTINGS_KEY].engine
-    assert engine._executor is None  # the kernel machinery was never even created
+    # (the authorised creation warmed kernels ahead of approval; no run was ever submitted)
+    assert engine._handles == {}
 
 
 async def _login_cookie(port: int, token: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -32,6 +33,7 @@ from .metrics import infer_direction, metrics_with_sources, normalize_name
 from .models import Cell, Direction, MetricBinding, MetricSpec
 
 __all__ = [
+    "WARNING_PREFIX",
     "MetricBinding",
     "binding_expression_code",
     "binding_warnings",
@@ -44,6 +46,9 @@ __all__ = [
 ]
 
 Kind = Literal["stdout", "result"]
+
+# Every binding warning starts so; the model proposer's own check uses the same words.
+WARNING_PREFIX = "this variation no longer computes"
 
 _BUILTINS = frozenset(dir(builtins))
 _FRAMES = {"DataFrame", "Series"}
@@ -460,24 +465,35 @@ def binding_warnings(
     cell before it binds it. A variation that does not parse gets no warning here: its run
     fails with the syntax error, which says more.
     """
-    tree = _parse(code)
-    if tree is None or not binding.names:
+    if not binding.names:
         return []
-    defined, star = defined_names(tree)
+    parsed = _source_names(code)
+    if parsed is None:
+        return []
+    defined, star = set(parsed[0]), parsed[1]
     for cell in [*later_cells, *earlier_cells]:
-        other = _parse(cell.source) if cell.cell_type == "code" else None
+        other = _source_names(cell.source) if cell.cell_type == "code" else None
         if other is not None:
-            names, other_star = defined_names(other)
-            defined |= names
-            star = star or other_star
+            defined |= other[0]
+            star = star or other[1]
     missing = [n for n in binding.names if n not in defined]
     if not missing or star:
         return []
     shown = ", ".join(f"`{n}`" for n in missing)
     return [
-        f"this variation no longer computes {shown}; "
-        f"the metric '{binding.name}' is read from `{binding.expression}`"
+        f"{WARNING_PREFIX} {shown}; the metric '{binding.name}' is read from `{binding.expression}`"
     ]
+
+
+@functools.lru_cache(maxsize=2048)
+def _source_names(source: str) -> tuple[frozenset[str], bool] | None:
+    """:func:`defined_names` of a cell's source; None when it does not parse. Cached: the
+    engine re-checks every proposal against the same cells whenever an exploration changes."""
+    tree = _parse(source)
+    if tree is None:
+        return None
+    names, star = defined_names(tree)
+    return frozenset(names), star
 
 
 # ---------------------------------------------------------------- researcher's expressions

@@ -8,12 +8,44 @@ from __future__ import annotations
 
 import ast
 import math
+import queue
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import MetricBinding
 
+if TYPE_CHECKING:
+    from .kernels import SideKernel
+
 _ERROR_CHARS = 200
+_POLL_S = 0.2  # how long the reply may keep us waiting before the kernel process is checked
+
+
+async def evaluate_in_kernel(
+    kernel: SideKernel, expressions: dict[str, str]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Evaluate ``user_expressions`` silently (nothing shown, no history) on a kernel that has
+    run a run's cells; the values and errors by name. The caller's timeout bounds the wait."""
+    if not expressions:
+        return {}, {}
+    client = kernel.client
+    msg_id = client.execute(
+        "",
+        silent=True,
+        store_history=False,
+        allow_stdin=False,
+        user_expressions=expressions,
+    )
+    while True:
+        try:
+            reply = await client.get_shell_msg(timeout=_POLL_S)
+        except queue.Empty:
+            if not await kernel.is_alive():
+                return {}, dict.fromkeys(expressions, "the kernel died while reading it")
+            continue
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            content = reply.get("content") or {}
+            return read_user_expressions(content.get("user_expressions") or {})
 
 
 def _wrapped(expression: str) -> str:

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from . import binding_flow, notebook, sweep, triage_flow
 from . import exploration_tasks as tasks
-from . import metrics, notebook, sweep, triage_flow
 from .config import EngineConfig
 from .engine_events import EventHub, Listener
 from .engine_rounds import EngineRounds
@@ -92,7 +92,7 @@ class Engine(EngineRounds):
             notebook_path=nb.path,
             cell_id=cell.id,
             kind=req.kind,
-            metric=self._metric_spec(req),
+            metric=self._metric_spec(req, nb),
             sweep=req.sweep,
             instructions=req.instructions,
             seeds=req.seeds,
@@ -391,8 +391,12 @@ class Engine(EngineRounds):
             run.reason = f"the executor failed: {type(err).__name__}: {err}"
             run.ended_at = utcnow()
         else:
-            tasks.apply_result(run, result)
+            tasks.apply_result(run, result, exp.metric)
             self._ledger.save_run_outputs(run.id, result.cells)
+            # Metric binding: learn where the metric comes from once the baseline printed it.
+            with contextlib.suppress(Conflict):
+                nb = self._store.notebook(exp)
+                binding_flow.bind_from_baseline(exp, nb, run, result.cells)
         finally:
             self._handles.pop(run.id, None)
         self._ledger.save_run(run)
@@ -412,6 +416,9 @@ class Engine(EngineRounds):
 
     def _refresh(self, exp: Exploration) -> None:
         """Recompute comparison and status, store, announce."""
+        # Metric binding: flag proposals that no longer compute the bound metric.
+        with contextlib.suppress(Conflict):
+            binding_flow.check_proposals(exp, self._store.notebook(exp))
         tasks.settle_status(exp)
         exp.comparison = tasks.comparison_of(exp)
         exp.updated_at = utcnow()
@@ -434,11 +441,9 @@ class Engine(EngineRounds):
         return nb
 
     @staticmethod
-    def _metric_spec(req: CreateExploration) -> MetricSpec | None:
-        if not req.metric:
-            return None
-        direction = req.direction or metrics.infer_direction(req.metric)
-        return MetricSpec(name=req.metric, direction=direction)
+    def _metric_spec(req: CreateExploration, nb: NotebookDoc) -> MetricSpec | None:
+        # "name" or "name=expression"; bound to the code that shows it (metric binding).
+        return binding_flow.metric_spec(req.metric, req.direction, nb)
 
     def _the_proposer(self) -> Proposer:
         if self._proposer is None:

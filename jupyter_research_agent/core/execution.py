@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from .binding_kernel import evaluate_in_kernel
 from .capture import OutputCapture
 from .kernels import KernelKey, KernelPool, KernelStartError, SideKernel
 from .models import CellOutputs, RunStatus, StateStrategy
@@ -68,6 +69,9 @@ class AttemptOutcome:
     died: bool = False
     cell_id: str | None = None  # the cell that was running when the kernel died
     strategy: StateStrategy = StateStrategy.FULL_REPLAY
+    # Metric binding: values and errors of the spec's user_expressions.
+    expression_values: dict[str, float] = field(default_factory=dict)
+    expression_errors: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +81,8 @@ class _CellsOutcome:
     error: dict[str, Any] | None = None
     rebuild_s: float | None = None
     strategy: StateStrategy = StateStrategy.FULL_REPLAY
+    expression_values: dict[str, float] = field(default_factory=dict)  # metric binding
+    expression_errors: dict[str, str] = field(default_factory=dict)  # metric binding
 
 
 def seed_prelude(seed: int, with_torch: bool) -> str:
@@ -209,8 +215,14 @@ async def _run_cells(
                 "error", cell_id=cell.id, error=error, rebuild_s=rebuilt, strategy=strategy
             )
     listener.on_progress(len(cells), len(cells), None)
+    # Metric binding: read the bound metrics silently once every cell has run.
+    values, errors = await evaluate_in_kernel(kernel, spec.user_expressions)
     return _CellsOutcome(
-        "ok", rebuild_s=rebuild_s if target is not None else None, strategy=strategy
+        "ok",
+        rebuild_s=rebuild_s if target is not None else None,
+        strategy=strategy,
+        expression_values=values,
+        expression_errors=errors,
     )
 
 
@@ -409,6 +421,8 @@ async def _finished(
             rebuild_s=done.rebuild_s,
             kernel_id=kernel.id,
             strategy=done.strategy,
+            expression_values=done.expression_values,
+            expression_errors=done.expression_errors,
         )
     if done.kind == "died":
         reason = f"kernel died while running cell {done.cell_id}"

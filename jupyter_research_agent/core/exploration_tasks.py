@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import agent_notes, compare, metrics, notebook, offline
+from . import agent_notes, binding_flow, compare, metrics, notebook, offline
 from .errors import NotebookError
 from .models import (
     Cell,
     Comparison,
     Exploration,
     ExplorationStatus,
+    MetricSpec,
     NotebookDoc,
     Proposal,
     ProposalStatus,
@@ -120,10 +121,11 @@ def run_spec(
         output_cap_bytes=output_cap_bytes,
         target_index=next((i for i, c in enumerate(cells) if c.id == exp.cell_id), None),
         notebook_path=nb.path,
+        user_expressions=binding_flow.run_expressions(exp.metric),  # metric binding
     )
 
 
-def apply_result(run: Run, result: RunResult) -> None:
+def apply_result(run: Run, result: RunResult, metric: MetricSpec | None = None) -> None:
     run.status = result.status
     run.reason = result.reason
     run.error = result.error
@@ -135,6 +137,8 @@ def apply_result(run: Run, result: RunResult) -> None:
     found, sources = metrics.extract_run_metrics_with_sources(result.cells)
     run.metrics = found
     run.metric_sources = sources
+    # Metric binding: the bound value when the output lacks it, else "no metric: <why>".
+    binding_flow.apply_bound_metric(run, metric, result.expression_values, result.expression_errors)
     run.ended_at = utcnow()
 
 

@@ -145,12 +145,13 @@ class GatewayChannels:
         store_history: bool = True,
         allow_stdin: bool = False,
         stop_on_error: bool = True,
+        user_expressions: dict[str, str] | None = None,  # read by the metric binding
     ) -> str:
         content = {
             "code": code,
             "silent": silent,
             "store_history": store_history,
-            "user_expressions": {},
+            "user_expressions": user_expressions or {},
             "allow_stdin": allow_stdin,
             "stop_on_error": stop_on_error,
         }

@@ -48,6 +48,8 @@ class RunSpec(BaseModel):
     target_index: int | None = None
     # The notebook as the engine knows it: lets the state come from its live kernel.
     notebook_path: str | None = None
+    # Metric binding: expressions evaluated silently after the last cell (name -> code).
+    user_expressions: dict[str, str] = Field(default_factory=dict)
 
 
 class RunUpdate(BaseModel):
@@ -71,6 +73,9 @@ class RunResult(BaseModel):
     attempts: int = 0
     kernel_id: str | None = None
     run_id: str = ""
+    # Metric binding: what the spec's user_expressions gave, by name.
+    expression_values: dict[str, float] = Field(default_factory=dict)
+    expression_errors: dict[str, str] = Field(default_factory=dict)
 
 
 OnUpdate = Callable[[RunUpdate], None]
@@ -316,4 +321,6 @@ def _result(outcome: AttemptOutcome, attempts: int) -> RunResult:
         rebuild_s=outcome.rebuild_s,
         attempts=attempts,
         kernel_id=outcome.kernel_id,
+        expression_values=outcome.expression_values,
+        expression_errors=outcome.expression_errors,
     )

@@ -175,6 +175,10 @@ def metric_names(metric: MetricSpec | None, sources: list[str]) -> tuple[list[st
                     statements.append(segment.strip()[:300])
         if names:
             break
+    if metric.binding is not None:
+        # Metric binding: the names its expression reads that these cells define come first.
+        bound = [n for n in metric.binding.names if any(defines(s, n) for s in sources)]
+        names = [*bound, *names]
     return list(dict.fromkeys(names)), list(dict.fromkeys(statements))
 
 
