@@ -39,12 +39,14 @@ function AutopilotForm(props: {
   const pilot = model.autopilot;
   const draft = pilot.draft(exp.id);
   const withTokens = !!model.status?.model.configured;
+  const error = pilot.formError(exp.id);
   const set = (change: Partial<IAutopilotDraft>): void =>
     pilot.setDraft(exp.id, change);
   return (
     <form
       className="jp-ResearchAgent-autopilot-form"
       aria-label={trans.__('Autopilot settings')}
+      noValidate
       onSubmit={e => {
         e.preventDefault();
         void pilot.start(exp.id, withTokens);
@@ -93,6 +95,11 @@ function AutopilotForm(props: {
           'Other kinds of change wait for your approval. Only you can change the budget.'
         )}
       </p>
+      {error && (
+        <p className="jp-ResearchAgent-error" role="alert">
+          {error}
+        </p>
+      )}
       <button
         type="submit"
         className="jp-ResearchAgent-button jp-mod-accept"

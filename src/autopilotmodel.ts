@@ -132,7 +132,12 @@ export class AutopilotModel {
   draft(explorationId: string): IAutopilotDraft {
     return this._drafts.get(explorationId) ?? DEFAULT_DRAFT;
   }
+  /** Why the form's settings were refused at the last Start, or null. */
+  formError(explorationId: string): string | null {
+    return this._formErrors.get(explorationId) ?? null;
+  }
   setDraft(explorationId: string, change: Partial<IAutopilotDraft>): void {
+    this._formErrors.delete(explorationId);
     this._drafts.set(explorationId, {
       ...this.draft(explorationId),
       ...change
@@ -151,10 +156,14 @@ export class AutopilotModel {
   /** Start with the form's settings: the researcher's consent and budget. */
   async start(explorationId: string, withTokens: boolean): Promise<void> {
     const settings = parseDraft(this.draft(explorationId), withTokens);
+    if (typeof settings === 'string') {
+      this._formErrors.set(explorationId, settings);
+      this._host.emit();
+      return;
+    }
+    this._formErrors.delete(explorationId);
     const view = await this._host.act(`autopilot-start:${explorationId}`, () =>
-      typeof settings === 'string'
-        ? Promise.reject(new Error(settings))
-        : api.startAutopilot(explorationId, settings)
+      api.startAutopilot(explorationId, settings)
     );
     await this._settle(explorationId, view);
   }
@@ -250,6 +259,7 @@ export class AutopilotModel {
   private _stamps = new Map<string, string>();
   private _running: IAutopilotSummary[] = [];
   private _drafts = new Map<string, IAutopilotDraft>();
+  private _formErrors = new Map<string, string>();
   private _timers = new Map<string, ReturnType<typeof setTimeout>>();
 }
 

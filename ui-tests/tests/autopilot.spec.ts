@@ -121,7 +121,7 @@ test('Stop ends the autopilot within seconds', async ({ page, request }) => {
   const autopilot = panel.getByRole('region', { name: 'Autopilot' });
   // (a budget it cannot read is refused before anything starts)
   await startAutopilot(autopilot, '0', '20');
-  await expect(panel.getByRole('alert')).toContainText(
+  await expect(autopilot.getByRole('alert')).toContainText(
     'Rounds must be a whole number from 1 to 50.'
   );
   await startAutopilot(autopilot, '3', '20');

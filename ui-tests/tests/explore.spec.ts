@@ -119,6 +119,8 @@ test('propose, approve two variations, compare and apply the best', async ({
   await expect(fastRow).toHaveClass(/jp-mod-best/);
   await expect(fastRow).toContainText('best');
   await expect(table.getByRole('row', { name: SKIPPED })).toHaveCount(0);
+  // and its written reading is shown once (the interpretation, else the summary)
+  await expect(comparison.locator('.jp-ResearchAgent-summary')).toHaveCount(1);
   await expect(
     comparison.getByRole('img', { name: /test loss per variation/ })
   ).toBeVisible();
