@@ -8,6 +8,7 @@ from jupyter_research_agent.core.models import Cell
 from jupyter_research_agent.core.state import (
     analyse_cell,
     definition_statements,
+    expression_names,
     plan_run,
     statement_inputs,
 )
@@ -125,6 +126,22 @@ def test_downstream_cells_add_their_inputs() -> None:
     # Then the prefix keeps both inputs' cells and drops the unused one
     assert sure
     assert prefix == (0, 1)
+
+
+def test_names_read_by_metric_expressions_keep_their_cells() -> None:
+    # Given a metric bound to `acc`, which only an earlier cell defines, and a target that
+    # does not read it
+    cells = [
+        Cell(id="a", source="acc = 0.9"),
+        Cell(id="b", source="x = 1"),
+        Cell(id="t", source="y = 2"),
+    ]
+    # When the run is planned with the binding's expression read after the last cell
+    plan = plan_run(cells, 2, expression_names(["float(acc)"]))
+    # Then the cell defining `acc` is replayed and the unrelated one is not
+    assert plan.sure
+    assert plan.prefix == (0,)
+    assert "acc" in plan.inputs
 
 
 def test_inputs_changed_by_the_run_are_reported() -> None:

@@ -42,7 +42,7 @@ from .models import (
     utcnow,
 )
 from .offline import OfflineProposer
-from .proposing import Proposer, default_proposer
+from .proposing import Proposer, default_proposer, load_model_support
 from .runner import Executor, RunHandle, RunUpdate
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,8 @@ class Engine(EngineRounds):
 
     async def create_exploration(self, req: CreateExploration) -> Exploration:
         """Validate the request, record the exploration and start proposing in the background."""
+        if not req.offline:
+            await load_model_support(self.config)
         self._check_open()
         nb = self._read_notebook(req)
         _, cell = notebook.find_cell(nb, req.cell_id)
@@ -307,6 +309,17 @@ class Engine(EngineRounds):
             self._handles.clear()
             self._ledger.close()
             self._events.close()
+            await self._close_proposer()
+
+    async def _close_proposer(self) -> None:
+        # The model's HTTP client must close while its event loop still runs.
+        aclose = getattr(self._proposer, "aclose", None)
+        if aclose is None:
+            return
+        try:
+            await aclose()
+        except Exception:
+            log.exception("could not close the model proposer")
 
     # ------------------------------------------------------------ internals: proposing
 

@@ -25,7 +25,7 @@ from .models import (
     Run,
     utcnow,
 )
-from .proposing import usage_labelled
+from .proposing import load_model_support, usage_labelled
 
 if TYPE_CHECKING:
     from .autopilot import AutopilotManager
@@ -91,6 +91,8 @@ class EngineRounds:
         Proposals repeating the code of an earlier one, the cell as written, or the code they
         are built on are dropped. Model usage is counted against the exploration.
         """
+        if use_model:
+            await load_model_support(self.config)
         self._check_open()
         exp = self._store.load(exploration_id)
         proposer = self._the_proposer() if use_model else self._offline

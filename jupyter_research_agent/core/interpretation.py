@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import exploration_tasks as tasks
 from .agent_notes import fix_summary
+from .imports import import_off_loop
 from .models import Exploration, ExplorationKind, Origin
 from .proposing import usage_labelled
 
@@ -26,14 +27,18 @@ ModelFor = Callable[[Exploration], "LLMProposer | None"]
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
 Done = Callable[[Exploration, str], None]
 
+# Its package loads openai: seconds the first time, so it is imported off the event loop.
+_INTERPRET_MODULE = "jupyter_research_agent.core.llm.interpret"
+
 
 async def read_results(exp: Exploration, model: LLMProposer | None) -> str:
     """The interpretation of the exploration's comparison as it stands."""
-    comparison = tasks.comparison_of(exp)
     if exp.kind is ExplorationKind.FIX:
         return fix_summary(exp)
+    await import_off_loop(_INTERPRET_MODULE)
     from .llm.interpret import interpret, interpret_numbers
 
+    comparison = tasks.comparison_of(exp)
     if model is None or exp.proposer is Origin.OFFLINE:
         return interpret_numbers(comparison)
     with usage_labelled(exp.id):

@@ -25,12 +25,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import KernelError
+from .imports import import_off_loop
 
 if TYPE_CHECKING:
     from jupyter_client.asynchronous.client import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
 
 log = logging.getLogger(__name__)
+
+# Loaded on the first kernel start, off the event loop (a second or so in a fresh process):
+# jupyter_client, then what its kernelspec lookup imports on first use.
+KERNEL_START_MODULES = ("jupyter_client.manager", "jupyter_client.kernelspec")
+KERNELSPEC_LOOKUP_MODULES = ("IPython.paths", "ipykernel.kernelspec")
 
 
 class KernelStartError(KernelError):
@@ -185,6 +191,8 @@ class KernelPool:
             raise KernelStartError("the kernel pool is closed")
         if self.launcher is not None:
             return await self._launch(self.launcher, key)
+        await import_off_loop(*KERNEL_START_MODULES)
+        await import_off_loop(*KERNELSPEC_LOOKUP_MODULES, optional=True)
         from jupyter_client.kernelspec import NoSuchKernel
         from jupyter_client.manager import AsyncKernelManager
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from . import exploration_tasks as tasks
 from .config import EngineConfig
+from .imports import import_off_loop
 from .models import Exploration, NotebookDoc, Origin, Proposal, ProposeRequest
 from .offline import OfflineProposer
 
@@ -50,6 +51,16 @@ def default_proposer(
                 made: Proposer = factory(config, usage_sink=usage_sink, on_status=on_status)
                 return made
     return OfflineProposer()
+
+
+async def load_model_support(config: EngineConfig) -> None:
+    """Import the model proposer's module off the event loop (openai: seconds the first time).
+
+    Await it before :func:`default_proposer` on the loop; a missing module is left for
+    :func:`default_proposer` to report.
+    """
+    if config.llm.configured:
+        await import_off_loop(_LLM_MODULE, optional=True)
 
 
 def usage_labelled(exploration_id: str) -> contextlib.AbstractContextManager[Any]:

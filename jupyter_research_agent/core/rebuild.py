@@ -36,6 +36,7 @@ from .state import (
     StatePlan,
     backward_slice,
     definition_statements,
+    expression_names,
     import_statements,
     plan_run,
     statement_inputs,
@@ -100,7 +101,7 @@ class StateBuilder:
         full = StateRoute(StateStrategy.FULL_REPLAY, cells, target)
         if target is None or self.mode == "full_replay":
             return full
-        plan = plan_run(cells, target)
+        plan = plan_run(cells, target, expression_names(spec.user_expressions.values()))
         if not plan.sure:
             log.info("run %s replays every cell: %s", spec.run_id, plan.reason)
             full.note = plan.reason

@@ -15,6 +15,7 @@ Draws from the global generators of ``random``, NumPy and PyTorch read and chang
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -125,8 +126,23 @@ def backward_slice(
     return sorted(kept)
 
 
-def plan_run(cells: Sequence[Cell], target_index: int) -> StatePlan:
-    """Analyse the code cells of a run (prefix, target, downstream) for a sliced rebuild."""
+def expression_names(expressions: Iterable[str]) -> set[str]:
+    """Every name the given expressions (or statements) read; unparsable ones read nothing."""
+    names: set[str] = set()
+    for text in expressions:
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return names
+
+
+def plan_run(cells: Sequence[Cell], target_index: int, extra_uses: Iterable[str] = ()) -> StatePlan:
+    """Analyse the code cells of a run (prefix, target, downstream) for a sliced rebuild.
+
+    ``extra_uses`` are names read after the last cell (the metric bindings' expressions): the
+    cells that define them must be kept too."""
     code = [c for c in cells if c.cell_type == "code"]
     facts = [analyse_cell(c.source) for c in code]
     full = tuple(range(target_index))
@@ -138,7 +154,7 @@ def plan_run(cells: Sequence[Cell], target_index: int) -> StatePlan:
     prefix_defines: set[str] = set()
     for cell in resolved[:target_index]:
         prefix_defines |= cell.defines
-    run_uses: set[str] = set()
+    run_uses: set[str] = set(extra_uses)
     run_changes: set[str] = set()
     for cell in resolved[target_index:]:
         run_uses |= cell.uses
