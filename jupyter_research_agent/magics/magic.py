@@ -29,7 +29,7 @@ def fail(message: str) -> None:
 @magics_class
 class ResearchMagics(Magics):
     def __init__(self, shell: Any, session: ResearchSession | None = None) -> None:
-        super().__init__(shell)  # type: ignore[no-untyped-call]
+        super().__init__(shell)  # type: ignore[no-untyped-call,unused-ignore]
         self._session = session
 
     @property
@@ -38,7 +38,7 @@ class ResearchMagics(Magics):
             self._session = default_session(self.shell)
         return self._session
 
-    @line_cell_magic  # type: ignore[untyped-decorator]
+    @line_cell_magic  # type: ignore[untyped-decorator,unused-ignore]
     def research(self, line: str, cell: str | None = None) -> Any:
         """Propose, approve and compare experiment variations. `%research -h` for help."""
         return run_magic(self, line, cell)
