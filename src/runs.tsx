@@ -13,6 +13,7 @@ import {
   IOutput,
   IRun,
   IRunDetail,
+  StateStrategy,
   TERMINAL_RUN_STATES
 } from './tokens';
 
@@ -22,6 +23,49 @@ function elapsed(run: IRun, now: number): number | null {
     return Math.max(0, (end - Date.parse(run.started_at)) / 1000);
   }
   return run.duration_s;
+}
+
+function strategyLabel(
+  strategy: StateStrategy,
+  trans: TranslationBundle
+): string {
+  const labels: { [key in StateStrategy]: string } = {
+    full_replay: trans.__('full replay'),
+    sliced_replay: trans.__('sliced replay'),
+    snapshot_prepared: trans.__('snapshot (prepared kernel)'),
+    snapshot_live: trans.__('snapshot (live kernel)')
+  };
+  return labels[strategy];
+}
+
+/** How the run got the state its cell needs, and how long that took. */
+function RunState(props: {
+  run: IRun;
+  trans: TranslationBundle;
+}): JSX.Element | null {
+  const { run, trans } = props;
+  if (!run.state_strategy) {
+    return null;
+  }
+  const parts = [
+    trans.__('state: %1', strategyLabel(run.state_strategy, trans))
+  ];
+  if (typeof run.rebuild_s === 'number') {
+    // Rebuilds are often well under a second: two decimals say how far under.
+    const seconds =
+      run.rebuild_s < 10
+        ? `${run.rebuild_s.toFixed(2)} s`
+        : formatSeconds(run.rebuild_s);
+    parts.push(trans.__('rebuild %1', seconds));
+  }
+  return (
+    <p
+      className="jp-ResearchAgent-muted jp-ResearchAgent-run-state"
+      aria-label={trans.__('State rebuild')}
+    >
+      {parts.join(' · ')}
+    </p>
+  );
 }
 
 function plainText(output: IOutput): string {
@@ -99,6 +143,7 @@ function RunRow(props: {
           {formatSeconds(elapsed(run, model.now))}
         </span>
       </div>
+      <RunState run={run} trans={trans} />
       {total > 0 && (
         <progress
           className="jp-ResearchAgent-progress"

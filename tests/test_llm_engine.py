@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from jupyter_research_agent.core.config import EngineConfig, LLMConfig
 from jupyter_research_agent.core.engine import Engine
 from jupyter_research_agent.core.llm import provider as provider_module
+from jupyter_research_agent.core.llm.proposer import LLMProposer
 from jupyter_research_agent.core.models import CreateExploration, ExplorationStatus, Origin
 
 __all__ = ["fake_openai"]
@@ -72,6 +73,10 @@ async def test_model_proposals_run_in_side_kernels(tmp_path: Path, fake_openai: 
         assert values[proposal.title] == 1.5
     finally:
         await engine.close()
+    # And closing the engine closed the model's HTTP client while the event loop still ran
+    proposer = engine._proposer
+    assert isinstance(proposer, LLMProposer)
+    assert proposer.provider._client.is_closed()
     # And the key never reached the ledger
     assert not files_holding(tmp_path, SENTINEL_KEY)
     assert json.dumps(fake_openai.chat_requests[0].body).count(SENTINEL_KEY) == 0

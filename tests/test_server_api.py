@@ -28,8 +28,6 @@ def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[s
     jp_server_config["ResearchAgent"].update(
         ledger_path=str(tmp_path / "ledger.sqlite"),
         pool_size=2,
-        run_wait_s=60.0,
-        kernel_start_wait_s=60.0,
     )
     return jp_server_config
 

@@ -111,6 +111,8 @@ def test_engine_config_follows_the_traitlets(tmp_path: Path) -> None:
         kernel_start_timeout=7.0,
         output_cap_bytes=4096,
         max_proposals=2,
+        state_mode="sliced_replay",
+        reuse_kernels=False,
         ledger_path=str(tmp_path / "l.sqlite"),
         model="m",
         base_url="http://127.0.0.1:9/v1",
@@ -126,6 +128,7 @@ def test_engine_config_follows_the_traitlets(tmp_path: Path) -> None:
     assert (config.pool_size, config.warm_kernels, config.max_proposals) == (3, 1, 2)
     assert (config.run_timeout_s, config.kernel_start_timeout_s) == (5.0, 7.0)
     assert config.output_cap_bytes == 4096
+    assert (config.state_mode, config.reuse_kernels) == ("sliced_replay", False)
     assert (config.llm.timeout_s, config.llm.max_retries, config.llm.context_token_budget) == (
         9.0,
         0,

@@ -55,6 +55,9 @@ class GatewayConfig(BaseModel):
     validate_cert: bool = True
 
 
+StateMode = Literal["auto", "snapshot_prepared", "sliced_replay", "full_replay"]
+
+
 class EngineConfig(BaseModel):
     root_dir: Path = Field(default_factory=Path.cwd)
     ledger_path: Path = Field(default_factory=default_ledger_path)
@@ -69,7 +72,7 @@ class EngineConfig(BaseModel):
     # How runs rebuild the state before the varied cell: "auto" copies variables from the live
     # kernel or a prepared one when it can, else replays the cells the cell needs; the others
     # force one strategy (for comparisons and for notebooks the analysis gets wrong).
-    state_mode: Literal["auto", "snapshot_prepared", "sliced_replay", "full_replay"] = "auto"
+    state_mode: StateMode = "auto"
     # A side kernel whose run left module state alone is cleared and serves the next run.
     reuse_kernels: bool = True
     secret_env_patterns: list[str] = Field(

@@ -35,7 +35,7 @@ async def read_results(exp: Exploration, model: LLMProposer | None) -> str:
     """The interpretation of the exploration's comparison as it stands."""
     if exp.kind is ExplorationKind.FIX:
         return fix_summary(exp)
-    pass  # TEMP
+    await import_off_loop(_INTERPRET_MODULE)
     from .llm.interpret import interpret, interpret_numbers
 
     comparison = tasks.comparison_of(exp)

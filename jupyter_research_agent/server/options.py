@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from pydantic import SecretStr
-from traitlets import Bool, Dict, Float, Int, Type, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, Type, Unicode, default
 from traitlets.config import Configurable
 
-from ..core.config import EngineConfig, LLMConfig, default_ledger_path
+from ..core.config import EngineConfig, LLMConfig, StateMode, default_ledger_path
 from .gateway_settings import side_kernel_gateway
+
+STATE_MODES: tuple[str, ...] = get_args(StateMode)
 
 
 class ResearchAgent(Configurable):
@@ -89,6 +91,22 @@ class ResearchAgent(Configurable):
     max_proposals = Int(
         6,
         help="Most proposals one exploration asks for.",
+    ).tag(config=True)
+
+    state_mode = Enum(
+        STATE_MODES,
+        default_value="auto",
+        help="How a run rebuilds the variables its cell needs from the cells before it. 'auto': "
+        "copy them from the notebook's own idle kernel or from a prepared kernel when it can, "
+        "else replay only the earlier cells the cell depends on. 'snapshot_prepared', "
+        "'sliced_replay' and 'full_replay' force one way (to compare them, or for a notebook "
+        "the dependency analysis gets wrong). Kernels on a gateway always replay.",
+    ).tag(config=True)
+
+    reuse_kernels = Bool(
+        True,
+        help="Clear a side kernel whose run left module state alone and give it the next run, "
+        "saving a kernel start. False starts a new kernel for every run.",
     ).tag(config=True)
 
     ledger_path = Unicode(
@@ -198,6 +216,8 @@ class ResearchAgent(Configurable):
             kernel_start_timeout_s=self.kernel_start_timeout,
             output_cap_bytes=self.output_cap_bytes,
             max_proposals=self.max_proposals,
+            state_mode=cast("StateMode", self.state_mode),  # the Enum trait checked it
+            reuse_kernels=self.reuse_kernels,
             llm=llm,
             gateway=side_kernel_gateway(self, self.parent),
         )

@@ -12,6 +12,8 @@ import {
 const FAST = 'lr: 0.01 → 0.1';
 const SLOW = 'lr: 0.01 → 0.001';
 const SKIPPED = 'epochs: 30 → 15';
+const STATE_REBUILT =
+  /^state: (full replay|sliced replay|snapshot \((prepared|live) kernel\)) · rebuild \d+\.\d\d s$/;
 const ENGINE_SCHEMA =
   'https://events.jupyter.org/jupyter_research_agent/engine/v1';
 
@@ -90,11 +92,10 @@ test('propose, approve two variations, compare and apply the best', async ({
     timeout: 45 * 1000
   });
   for (const label of ['baseline', FAST, SLOW]) {
-    await expect(
-      runs
-        .getByRole('listitem', { name: `Run of ${label}` })
-        .getByLabel('Run status')
-    ).toHaveText('succeeded');
+    const run = runs.getByRole('listitem', { name: `Run of ${label}` });
+    await expect(run.getByLabel('Run status')).toHaveText('succeeded');
+    // and says how it rebuilt the state its cell needs
+    await expect(run.getByLabel('State rebuild')).toHaveText(STATE_REBUILT);
   }
   expect(engineEvents.length).toBeGreaterThan(0);
   // and the rejected proposal never ran
