@@ -5,4 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-installed.sh
-exec jupyter lab examples/exploration.ipynb "$@"
+
+extra=()
+# Jupyter refuses to start as root unless told so (containers and fresh VMs often run as root).
+if [[ "$(id -u)" == "0" ]]; then
+  extra+=(--allow-root)
+fi
+exec jupyter lab examples/exploration.ipynb "${extra[@]}" "$@"
