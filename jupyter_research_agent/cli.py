@@ -296,21 +296,27 @@ def main(argv: list[str] | None = None) -> int:
             return _show(args)
         return _export(args)
     except (InvalidInput, NotFound) as err:
-        sys.stderr.write(f"error: {err}\n")
-        return EXIT_BAD_INPUT
+        return _failed(args, str(err), EXIT_BAD_INPUT)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        sys.stderr.write(f"error: {problems}\n")
-        return EXIT_BAD_INPUT
+        return _failed(args, problems, EXIT_BAD_INPUT)
     except ResearchAgentError as err:
-        sys.stderr.write(f"error: {err}\n")
-        return EXIT_FAILURE
+        return _failed(args, str(err), EXIT_FAILURE)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; every side kernel was shut down\n")
         return EXIT_INTERRUPTED
     except OSError as err:
-        sys.stderr.write(f"error: {err}\n")
-        return EXIT_FAILURE
+        return _failed(args, str(err), EXIT_FAILURE)
+
+
+def _failed(args: argparse.Namespace, message: str, code: int) -> int:
+    """Report an error on stderr; with ``--format json`` also as the one JSON document on
+    stdout, so a script reading it never gets empty input."""
+    sys.stderr.write(f"error: {message}\n")
+    if getattr(args, "format", None) == "json":
+        doc = {"error": message, "exploration_id": None, "exit_code": code}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    return code
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from .cli_autopilot import (
     drive,
 )
 from .core.engine import Engine
-from .core.errors import ResearchAgentError
 from .core.models import (
     CreateExploration,
     EngineEvent,
@@ -70,7 +69,10 @@ class _Progress:
             reason = event.data.get("reason") or ""
             found = event.data.get("metrics") or {}
             shown = ", ".join(f"{k}={v:.4g}" for k, v in list(found.items())[:4])
-            extra = f" ({reason})" if event.status != RunStatus.SUCCEEDED else f"  {shown}"
+            if event.status != RunStatus.SUCCEEDED:
+                extra = f" ({reason})"
+            else:  # a succeeded run may still lack the metric: "no metric: <why>"
+                extra = f"  {shown}" + (f" ({reason})" if reason else "")
         self.stream.write(f"  {label}: {event.status}{extra}\n")
         self.stream.flush()
 
@@ -98,6 +100,8 @@ async def _choose(proposals: list[Proposal], approve_all: bool) -> list[Proposal
         if not proposal.approvable:
             sys.stderr.write(f"  cannot be approved: {'; '.join(proposal.warnings)}\n")
             continue
+        for warning in proposal.warnings:
+            sys.stderr.write(f"  warning: {warning}\n")
         answer = ""
         while answer not in ("y", "n", "a", "q"):
             answer = await _ask("Run it? [y]es / [n]o / [a]ll remaining / [q]uit asking: ")
@@ -118,6 +122,7 @@ async def explore(args: argparse.Namespace) -> int:
     if args.format == "table":
         engine.subscribe(progress)
     interrupted = True
+    error = ""
     try:
         request = CreateExploration(
             notebook_path=notebook_path,
@@ -131,12 +136,15 @@ async def explore(args: argparse.Namespace) -> int:
             offline=args.offline,
         )
         exp = await engine.create_exploration(request)
-        exp = await engine.wait_proposals(exp.id)
-        if exp.status == ExplorationStatus.FAILED:
-            raise ResearchAgentError(f"proposing failed: {exp.error}")
-        _note(args, f"{len(exp.proposals)} proposals ({exp.proposer.value}) for cell {exp.cell_id}")
+        exp = final = await engine.wait_proposals(exp.id)
+        if exp.status != ExplorationStatus.FAILED:
+            found = f"{len(exp.proposals)} proposals ({exp.proposer.value})"
+            _note(args, f"{found} for cell {exp.cell_id}")
         settings = autopilot_settings(args)
-        if settings is not None and await confirmed(settings, args.yes, _ask):
+        if exp.status == ExplorationStatus.FAILED:
+            # Reported after the engine closed: one JSON document even when nothing ran.
+            error = f"proposing failed: {exp.error}"
+        elif settings is not None and await confirmed(settings, args.yes, _ask):
             if args.format == "table":
                 engine.subscribe(AutopilotProgress(engine))
             final = await drive(engine, exp.id, settings)
@@ -148,11 +156,12 @@ async def explore(args: argparse.Namespace) -> int:
     finally:
         reason = "interrupted (Ctrl-C)" if interrupted else "the command ended"
         await engine.close(reason)
-    _print_result(args.format, final)
-    if final.baseline is not None and final.baseline.status != RunStatus.SUCCEEDED:
-        sys.stderr.write(
-            f"error: the baseline run {final.baseline.status.value}: {final.baseline.reason}\n"
-        )
+    if not error and final.baseline is not None and final.baseline.status != RunStatus.SUCCEEDED:
+        error = f"the baseline run {final.baseline.status.value}: {final.baseline.reason}"
+    if args.format == "json" or final.baseline is not None or final.runs:
+        _print_result(args.format, final, error)
+    if error:
+        sys.stderr.write(f"error: {error}\n")
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -187,7 +196,10 @@ def explore_document(exp: Exploration) -> dict[str, Any]:
                 "status": row.status if row else (first.status.value if first else "not run"),
                 "proposal_status": proposal.status.value,
                 "reason": telling.reason if telling else "",
+                # Checks of the code before approval, e.g. it no longer computes the metric.
+                "warnings": list(proposal.warnings),
                 "metrics": row.metrics if row else (first.metrics if first else {}),
+                "metric_sources": _sources(runs),
                 "duration_s": row.duration_s if row else (first.duration_s if first else None),
                 "runs": [r.id for r in runs],
                 # How the state before the cell was rebuilt, and what that cost (first run).
@@ -211,6 +223,7 @@ def explore_document(exp: Exploration) -> dict[str, Any]:
             "status": baseline.status.value if baseline else "not run",
             "reason": baseline.reason if baseline else "",
             "metrics": baseline.metrics if baseline else {},
+            "metric_sources": _sources([baseline] if baseline else []),
             "duration_s": baseline.duration_s if baseline else None,
             "state_strategy": _strategy(baseline),
             "rebuild_s": baseline.rebuild_s if baseline else None,
@@ -223,9 +236,21 @@ def explore_document(exp: Exploration) -> dict[str, Any]:
     }
 
 
-def _print_result(fmt: str, exp: Exploration) -> None:
+def _sources(runs: list[Run]) -> dict[str, str]:
+    """Where each metric was read (a cell's output, or ``binding``); the first run's first."""
+    found: dict[str, str] = {}
+    for run in runs:
+        for name, source in run.metric_sources.items():
+            found.setdefault(name, source)
+    return found
+
+
+def _print_result(fmt: str, exp: Exploration, error: str = "") -> None:
     if fmt == "json":
-        sys.stdout.write(json.dumps(explore_document(exp), indent=2) + "\n")
+        doc = explore_document(exp)
+        if error:
+            doc = {"error": error, **doc}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
     sys.stdout.write(comparison_table(exp) + "\n")
     if exp.comparison.summary:

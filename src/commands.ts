@@ -69,7 +69,8 @@ export function addCommands(options: ICommandOptions): void {
       cell_id: cellId,
       kind,
       cells: notebookCells(panel),
-      kernel_name: kernelName(panel)
+      kernel_name: kernelName(panel),
+      ...model.notebookMetric(panel.context.path)
     });
   };
 

@@ -5,7 +5,8 @@
 import * as React from 'react';
 
 import { formatNumber, IViewContext } from './context';
-import { IComparisonRow, IExploration } from './tokens';
+import { BindingMark, readThroughBinding } from './metric';
+import { IComparisonRow, IExploration, IRun } from './tokens';
 import { ISort, SortKey } from './uistate';
 
 function sortValue(
@@ -78,6 +79,14 @@ function metricNames(rows: IComparisonRow[]): string[] {
   const names = new Set<string>();
   rows.forEach(row => Object.keys(row.metrics).forEach(n => names.add(n)));
   return [...names].sort();
+}
+
+/** The runs behind a row: the baseline's, or one variation's (one per seed). */
+function rowRuns(exp: IExploration, row: IComparisonRow): IRun[] {
+  const all = exp.baseline ? [exp.baseline, ...exp.runs] : exp.runs;
+  return all.filter(run =>
+    row.is_baseline ? run.is_baseline : run.proposal_id === row.proposal_id
+  );
 }
 
 function shorten(text: string, max: number): string {
@@ -250,6 +259,11 @@ export function ComparisonView(props: {
                 <td>
                   {formatNumber(value)}
                   {std !== undefined && row.n > 1 && ` ± ${formatNumber(std)}`}
+                  {metric !== null &&
+                    value !== undefined &&
+                    readThroughBinding(rowRuns(exp, row), metric) && (
+                      <BindingMark ctx={ctx} exp={exp} />
+                    )}
                 </td>
                 <td>{formatNumber(row.delta)}</td>
                 <td>

@@ -6,6 +6,7 @@ import * as React from 'react';
 import { AutopilotSection } from './autopilot';
 import { ComparisonView } from './comparison';
 import { IViewContext } from './context';
+import { MetricRow } from './metric';
 import { errorCause, tracebackTail } from './notebook';
 import { ProposalCard, SteeringForm } from './proposals';
 import { RunList } from './runs';
@@ -172,6 +173,7 @@ export function ExplorationView(props: {
           {trans.__('Instructions: %1', exp.instructions)}
         </p>
       )}
+      <MetricRow ctx={ctx} exp={exp} />
       {exp.error && (
         <p className="jp-ResearchAgent-error" role="alert">
           {exp.error}

@@ -18,12 +18,13 @@ import {
   ICreateExploration,
   IEngineEvent,
   IExploration,
+  IMetricSpec,
   IProposal,
   IRunDetail,
   IStatus,
   TERMINAL_RUN_STATES
 } from './tokens';
-import { UiState } from './uistate';
+import { IMetricChoice, UiState } from './uistate';
 
 /** The open notebook's current cells (unsaved edits included) and kernel. */
 export interface INotebookSnapshot {
@@ -44,6 +45,23 @@ const POLL_MIN_MS = 1000;
 const POLL_MAX_MS = 15000;
 /** After an event, trust events for this long before polling again. */
 const EVENT_QUIET_MS = 4000;
+
+/** An exploration's metric as the researcher would type it: `name` or `name=expression`. */
+export function metricChoiceOf(spec: IMetricSpec | null): IMetricChoice {
+  if (!spec) {
+    return { text: '', direction: null };
+  }
+  const text = spec.expression ? `${spec.name}=${spec.expression}` : spec.name;
+  return { text, direction: spec.direction };
+}
+
+/** The `metric` and `direction` fields of a create request. */
+export function metricRequest(
+  choice: IMetricChoice
+): Pick<ICreateExploration, 'metric' | 'direction'> {
+  const text = choice.text.trim();
+  return { metric: text || null, direction: choice.direction };
+}
 
 /** Something still changes: proposing, runs not ended (the autopilot counts separately). */
 export function isActive(exp: IExploration): boolean {
@@ -178,18 +196,48 @@ export class ResearchModel {
     });
   }
 
-  /** A new exploration of the same cell, steered by the researcher's instructions. */
+  /** The metric for the exploration's next proposals: as typed, else its own. */
+  metricChoice(exp: IExploration): IMetricChoice {
+    return this.ui.metricDraft(exp.id) ?? metricChoiceOf(exp.metric);
+  }
+
+  /** The researcher sets the metric in the panel; it also becomes the notebook's choice. */
+  setMetricChoice(exp: IExploration, choice: IMetricChoice): void {
+    this._notebookMetric.set(exp.notebook_path, choice);
+    this.ui.setMetricDraft(exp.id, choice);
+  }
+
+  /**
+   * The metric last chosen in the panel for a notebook, as request fields, so explorations
+   * started from the cell menu compare the same thing; empty when none was chosen.
+   */
+  notebookMetric(
+    path: string
+  ): Pick<ICreateExploration, 'metric' | 'direction'> {
+    const choice = this._notebookMetric.get(path);
+    return choice ? metricRequest(choice) : {};
+  }
+
+  /**
+   * A new exploration of the same cell, steered by the researcher's instructions, with the
+   * chosen metric and the original's sweep and seeds.
+   */
   async proposeMore(exp: IExploration): Promise<void> {
     const snapshot = this._snapshot(exp.notebook_path);
+    const choice = this.metricChoice(exp);
     const created = await this.create({
       notebook_path: exp.notebook_path,
       cell_id: exp.cell_id,
       kind: exp.kind,
       instructions: this.ui.instructions(exp.id).trim(),
+      ...metricRequest(choice),
+      sweep: exp.sweep,
+      seeds: exp.seeds,
       cells: snapshot?.cells ?? null,
       kernel_name: snapshot?.kernel_name ?? null
     });
     if (created) {
+      this._notebookMetric.set(exp.notebook_path, choice);
       this.ui.setInstructions(exp.id, '');
     }
   }
@@ -450,6 +498,7 @@ export class ResearchModel {
   private _explorations: IExploration[] = [];
   private _selectedId: string | null = null;
   private _runDetails = new Map<string, IRunDetail>();
+  private _notebookMetric = new Map<string, IMetricChoice>();
   private _pending = new Set<string>();
   private _actionError: string | null = null;
   private _loading = false;

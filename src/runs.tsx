@@ -152,7 +152,14 @@ function RunRow(props: {
           aria-label={trans.__('Cells run: %1 of %2', done, total)}
         />
       )}
-      {run.reason && <p className="jp-ResearchAgent-reason">{run.reason}</p>}
+      {run.reason && (
+        <p
+          className={`jp-ResearchAgent-reason${run.reason.startsWith('no metric') ? ' jp-mod-warn' : ''}`}
+          aria-label={trans.__('Reason')}
+        >
+          {run.reason}
+        </p>
+      )}
       {live && run.tail.length > 0 && (
         <pre
           className="jp-ResearchAgent-tail"

@@ -4,12 +4,20 @@
  * It lives beside the server state in the model, so views stay stateless and a
  * re-render (or a switch of notebook and back) keeps what was typed.
  */
+import { Direction } from './tokens';
 
 export type SortKey = 'label' | 'metric' | 'delta' | 'pct_change';
 
 export interface ISort {
   key: SortKey;
   descending: boolean;
+}
+
+/** The metric a new exploration should compare: `name` or `name=expression`, and its direction. */
+export interface IMetricChoice {
+  text: string;
+  /** null: let the engine infer it from the name. */
+  direction: Direction | null;
 }
 
 export class UiState {
@@ -41,6 +49,15 @@ export class UiState {
   }
   setInstructions(explorationId: string, text: string): void {
     this._instructions.set(explorationId, text);
+    this._emit();
+  }
+
+  /** The metric typed for the next proposals, or undefined while untouched. */
+  metricDraft(explorationId: string): IMetricChoice | undefined {
+    return this._metric.get(explorationId);
+  }
+  setMetricDraft(explorationId: string, choice: IMetricChoice): void {
+    this._metric.set(explorationId, choice);
     this._emit();
   }
 
@@ -100,6 +117,7 @@ export class UiState {
   private _edits = new Map<string, string>();
   private _instructions = new Map<string, string>();
   private _own = new Map<string, string>();
+  private _metric = new Map<string, IMetricChoice>();
   private _outputs = new Set<string>();
   private _sort: ISort | null = null;
   private _chartMetric = new Map<string, string>();

@@ -134,6 +134,12 @@ async def test_stop_cancels_at_once_and_leaves_no_kernel(tmp_path: Path) -> None
         assert view.state.stop_reason == "stopped by the researcher"
         runs = [done.baseline, *done.runs]
         assert runs and all(r is not None and r.status == RunStatus.CANCELLED for r in runs)
+        # And each says the autopilot's stop cancelled it
+        reasons = {r.reason for r in runs if r is not None}
+        assert reasons <= {
+            "autopilot stopped by the researcher",
+            "autopilot stopped by the researcher (while queued)",
+        }, reasons
         assert engine.autopilots.active().autopilots == []
         # And the side kernels of the cancelled runs are gone, none busy, nothing queued;
         # only the pool's idle kernels stay, for other explorations, until the engine closes
@@ -247,6 +253,9 @@ async def test_the_time_budget_stops_it_and_cancels_its_runs(tmp_path: Path) -> 
     assert state.stop_reason == "time budget spent (0.0333333 minutes)"
     assert took < 15
     assert all(r.status == RunStatus.CANCELLED for r in [done.baseline, *done.runs] if r)
+    # And each run says the time budget stopped it, not the researcher
+    reasons = {r.reason.removesuffix(" (while queued)") for r in [done.baseline, *done.runs] if r}
+    assert reasons == {"time budget spent (0.0333333 minutes)"}
 
 
 @pytest.mark.asyncio
@@ -270,9 +279,15 @@ async def test_closing_the_engine_records_why_the_autopilot_stopped(tmp_path: Pa
     # Then the ledger records that the autopilot stopped, with that reason alone
     ledger = Ledger(config.ledger_path)
     try:
-        stored = ledger.load_exploration(exp.id).autopilot
+        recorded = ledger.load_exploration(exp.id)
     finally:
         ledger.close()
+    stored = recorded.autopilot
     assert stored is not None and stored.stopped and not stored.enabled
     assert stored.stop_reason == "the engine stopped"
+    # And its unfinished runs say the engine stopped them, not the researcher
+    runs = [r for r in [recorded.baseline, *recorded.runs] if r is not None]
+    assert {(r.status, r.reason) for r in runs} <= {
+        (RunStatus.INTERRUPTED, "the engine stopped before this run finished")
+    }, runs
     assert kernel_children() == []

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from jupyter_research_agent.core.compare import build_comparison, comparison_frame
+from jupyter_research_agent.core.interpretation import read_results
+from jupyter_research_agent.core.llm.interpret import interpret_numbers
 from jupyter_research_agent.core.models import (
     Direction,
     Exploration,
@@ -222,7 +224,11 @@ def test_failed_baseline_falls_back_to_variation_metrics() -> None:
     assert comparison.rows[0].status == "failed"
     assert comparison.rows[1].delta is None
     assert comparison.best_proposal_id == "p1"
-    assert comparison.summary == "fix is best: accuracy 0.7."
+    # And the summary says the baseline failed before naming the best variation on its own
+    assert comparison.summary == (
+        "The baseline failed: failed; nothing to compare against. "
+        "Among the variations, fix is best: accuracy 0.7."
+    )
 
 
 def test_zero_baseline_has_delta_but_no_percent() -> None:
@@ -309,3 +315,90 @@ def test_empty_comparison_frame_has_the_columns() -> None:
         "duration_s",
         "best",
     ]
+
+
+# ---------------------------------------------------------------- summary when runs fail
+
+
+def ended(
+    proposal_id: str | None,
+    status: RunStatus,
+    reason: str,
+    metrics: dict[str, float] | None = None,
+) -> Run:
+    failed = run(proposal_id, metrics, status=status)
+    failed.reason = reason
+    return failed
+
+
+def seeded(proposal_id: str | None, value: float) -> list[Run]:
+    return [run(proposal_id, {"accuracy": value}, seed=seed) for seed in range(3)]
+
+
+FAILING = [
+    (
+        # the baseline printed the metric, then a later cell raised
+        ended(None, RunStatus.FAILED, "ValueError: bad in cell report", {"test accuracy": 0.9}),
+        [ended("p1", RunStatus.FAILED, "ValueError: bad in cell report")],
+        "The baseline failed: ValueError: bad in cell report (it had printed test accuracy "
+        "0.9 before that); nothing to compare against.",
+    ),
+    (
+        ended(None, RunStatus.TIMED_OUT, "timed out after 3 s"),
+        [ended("p1", RunStatus.TIMED_OUT, "timed out after 3 s")],
+        "The baseline failed: timed out after 3 s; nothing to compare against.",
+    ),
+    (
+        ended(None, RunStatus.CANCELLED, "time budget spent"),
+        [],
+        "The baseline stopped: time budget spent; nothing to compare against.",
+    ),
+    (
+        run(None, {"accuracy": 0.8}),
+        [
+            ended("p1", RunStatus.FAILED, "kernel 'nope' failed to start"),
+            ended("p2", RunStatus.TIMED_OUT, "timed out after 3 s"),
+        ],
+        "No variation succeeded: 'x' ended failed (kernel 'nope' failed to start), "
+        "and 1 other variation too.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("base", "runs", "expected"), FAILING)
+def test_summary_says_why_nothing_compares(base: Run, runs: list[Run], expected: str) -> None:
+    # Given runs that failed (the baseline, or every variation)
+    props = [proposal("p1", "x"), proposal("p2", "y")]
+    # When compared, from the comparison and from the numbers alone
+    comparison = build_comparison(exploration(base, props, runs))
+    reading = interpret_numbers(comparison)
+    # Then the summary gives the failure and its reason, and never asks to name a metric
+    assert comparison.summary == expected
+    for text in (comparison.summary, reading):
+        assert "name one" not in text, text
+    assert reading.startswith(("The baseline did not succeed", "No variation succeeded")), reading
+
+
+def test_identical_repeats_are_not_called_beyond_the_noise() -> None:
+    # Given three seeds each for the baseline and a variation, each giving one value
+    props = [proposal("p1", "x")]
+    base, *repeats = seeded(None, 0.8)
+    comparison = build_comparison(exploration(base, props, [*repeats, *seeded("p1", 0.9)]))
+    assert comparison.rows[0].std == {"accuracy": 0.0} and comparison.rows[0].n == 3
+    # When read, from the comparison and from the numbers alone
+    reading = interpret_numbers(comparison)
+    # Then both say the seeds changed nothing, and no "larger than the noise (±0)"
+    for text in (comparison.summary, reading):
+        assert "identical results" in text and "earlier cell" in text, text
+        assert "±0" not in text and "larger than the noise" not in text, text
+
+
+@pytest.mark.asyncio
+async def test_the_written_reading_of_a_failed_baseline_gives_its_reason() -> None:
+    # Given an exploration whose runs all timed out
+    base = ended(None, RunStatus.TIMED_OUT, "timed out after 3 s")
+    exp = exploration(base, [proposal("p1", "x")], [ended("p1", RunStatus.TIMED_OUT, "t")])
+    # When the results are read (as once every run ended)
+    text = await read_results(exp, None)
+    # Then the reading is the failure, with its reason
+    assert text == "The baseline failed: timed out after 3 s; nothing to compare against."

@@ -105,7 +105,7 @@ class AutopilotManager:
         if pilot.task is not None:
             pilot.task.cancel()
             await asyncio.gather(pilot.task, return_exceptions=True)
-        await pilot.cancel_runs()
+        await pilot.cancel_runs(reasons.runs_stopped(reason))
         return self.view(exploration_id)
 
     async def wait(self, exploration_id: str) -> AutopilotState | None:
@@ -182,7 +182,7 @@ class _Pilot:
                 await self._drive()
         except TimeoutError:
             self.finish(reasons.time_spent(self.settings.budget_minutes))
-            await self.cancel_runs()
+            await self.cancel_runs(reasons.time_spent(self.settings.budget_minutes))
         except asyncio.CancelledError:
             self.finish(reasons.ENGINE_STOPPED)
             raise
@@ -203,9 +203,10 @@ class _Pilot:
             del self.manager.pilots[self.id]
         self.save("stopped")
 
-    async def cancel_runs(self) -> None:
+    async def cancel_runs(self, reason: str) -> None:
+        """Cancel every unfinished run; ``reason`` is what each run records."""
         exp = self.engine.live_exploration(self.id)
-        pending = [self.engine.cancel_run(run.id) for run in tasks.active_runs(exp)]
+        pending = [self.engine.cancel_run(run.id, reason) for run in tasks.active_runs(exp)]
         await asyncio.gather(*pending, return_exceptions=True)
 
     def save(self, event: str) -> None:

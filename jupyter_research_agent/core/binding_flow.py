@@ -14,7 +14,7 @@ from .binding import (
     find_binding,
     parse_metric_arg,
 )
-from .metrics import normalize_name
+from .metrics import infer_direction, normalize_name
 from .models import (
     CellOutputs,
     Direction,
@@ -28,6 +28,7 @@ from .models import (
 )
 
 BINDING_SOURCE = "binding"  # Run.metric_sources value of a metric read through the binding
+_ENDED_EARLY = "the run ended before the baseline showed where the metric comes from"
 
 
 def metric_spec(
@@ -76,22 +77,52 @@ def bind_from_baseline(
 ) -> bool:
     """After a baseline run that printed the metric, bind it to the code that printed it.
 
-    A researcher's expression is kept as given. True when the binding changed.
+    With no metric named, the one the comparison picks (the baseline's first metric with a
+    known direction, else its first) becomes the exploration's metric, so later variations
+    that drop the print still report it. A researcher's expression is kept as given.
+    True when the metric or its binding changed.
     """
+    if not run.is_baseline or run.status != RunStatus.SUCCEEDED:
+        return False
+    adopted = exp.metric is None and _adopt_metric(exp, run)
     metric = exp.metric
-    if metric is None or not run.is_baseline or run.status != RunStatus.SUCCEEDED:
+    if metric is None:
         return False
     if metric.binding is not None and metric.binding.source == "researcher":
         return False
     name = normalize_name(metric.name)
     if run.metric_sources.get(name, BINDING_SOURCE) == BINDING_SOURCE:
-        return False  # not in the output: nothing to learn from it
+        return adopted  # not in the output: nothing to learn from it
     ran = notebook.cells_for_run(nb, exp.cell_id, None)
     found = find_binding(name, ran, {c.cell_id: c.outputs for c in cells})
     if found is None or found == metric.binding:
-        return False
+        return adopted
     metric.binding = found
     return True
+
+
+def _adopt_metric(exp: Exploration, run: Run) -> bool:
+    """Make the metric the comparison picks from this baseline the exploration's metric."""
+    names = list(run.metrics)
+    if not names:
+        return False
+    directed = [n for n in names if infer_direction(n) is not None]
+    exp.metric = MetricSpec(name=(directed or names)[0])
+    return True
+
+
+def missed_binding(run: Run, metric: MetricSpec | None) -> bool:
+    """Give a run that ended before the metric was bound its ``no metric: <why>`` reason;
+    True when the run changed."""
+    if metric is None or run.status != RunStatus.SUCCEEDED:
+        return False
+    name = normalize_name(metric.name)
+    if name in run.metrics or run.reason.startswith("no metric"):
+        return False
+    before = run.reason
+    errors = {metric.binding.name: _ENDED_EARLY} if metric.binding is not None else {}
+    apply_bound_metric(run, metric, {}, errors)
+    return run.reason != before
 
 
 def check_proposals(exp: Exploration, nb: NotebookDoc) -> list[Proposal]:

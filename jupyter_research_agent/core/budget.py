@@ -32,6 +32,11 @@ def time_spent(minutes: float) -> str:
     return f"time budget spent ({minutes:g} {unit})"
 
 
+def runs_stopped(reason: str) -> str:
+    """The reason of runs an autopilot cancels when it is stopped for ``reason``."""
+    return f"autopilot {reason}" if reason.startswith("stopped") else f"autopilot stopped: {reason}"
+
+
 def tokens_spent(tokens: int) -> str:
     return f"token budget spent ({tokens} tokens)"
 

@@ -73,7 +73,12 @@ def build_comparison(exploration: Exploration) -> Comparison:
         rows=rows,
         best_proposal_id=best.proposal_id if best is not None else None,
     )
-    comparison.summary = _summary(comparison, proposals)
+    summary = _summary(comparison, proposals)
+    failure = failure_summary(exploration)
+    if failure is not None:
+        # A variation can still be best on its own when the baseline failed: say both.
+        summary = f"{failure} Among the variations, {summary}" if best else failure
+    comparison.summary = summary
     return comparison
 
 
@@ -222,11 +227,56 @@ def _summary(comparison: Comparison, proposals: dict[str, Proposal]) -> str:
         noise = max(best.std.get(metric, 0.0), baseline.std.get(metric, 0.0) if baseline else 0.0)
         if best.delta is not None and noise > 0 and abs(best.delta) <= noise:
             text += f", within the seed noise (std {_fmt(noise)})"
+        elif identical_repeats([best, baseline] if baseline else [best], metric):
+            text += f"; {IDENTICAL_REPEATS}"
     return text + "." + tail
 
 
 def _pending_states() -> set[str]:
     return {"approved"} | {state.value for state in _ACTIVE_ORDER}
+
+
+def identical_repeats(rows: Sequence[ComparisonRow], metric: str) -> bool:
+    """Runs were repeated across seeds, yet every repeat gave the same value."""
+    spreads = [row.std[metric] for row in rows if metric in row.std]
+    return bool(spreads) and all(spread == 0 for spread in spreads)
+
+
+IDENTICAL_REPEATS = (
+    "the repeats across seeds gave identical results, so the seeds changed nothing: the "
+    "randomness is probably fixed elsewhere (e.g. a seed set in an earlier cell)"
+)
+
+
+def failure_summary(exploration: Exploration) -> str | None:
+    """What to say instead of a comparison when there is nothing to compare: the baseline
+    ended without succeeding, or every variation did. None otherwise (or while runs go on)."""
+    baseline = _baseline_runs(exploration)
+    variations = [run for run in exploration.runs if not run.is_baseline]
+    if baseline and _all_unsuccessful(baseline):
+        first = baseline[0]
+        how = "failed" if first.status in (RunStatus.FAILED, RunStatus.TIMED_OUT) else "stopped"
+        text = f"The baseline {how}: {first.reason or first.status.value}"
+        if first.metrics:
+            shown = ", ".join(f"{k} {_fmt(v)}" for k, v in list(first.metrics.items())[:2])
+            text += f" (it had printed {shown} before that)"
+        return text + "; nothing to compare against."
+    if variations and _all_unsuccessful(variations):
+        titles = {p.id: p.title for p in exploration.proposals}
+        first = variations[0]
+        title = titles.get(first.proposal_id or "", first.proposal_id or "a variation")
+        text = f"No variation succeeded: {title!r} ended {first.status.value}"
+        if first.reason:
+            text += f" ({first.reason})"
+        others = len({run.proposal_id for run in variations}) - 1
+        if others > 0:
+            text += f", and {others} other variation{'s' if others > 1 else ''} too"
+        return text + "."
+    return None
+
+
+def _all_unsuccessful(runs: Sequence[Run]) -> bool:
+    return all(run.status.terminal and run.status != RunStatus.SUCCEEDED for run in runs)
 
 
 # ---------------------------------------------------------------- frame

@@ -19,6 +19,7 @@ from .config import EngineConfig
 from .engine_events import EventHub, Listener
 from .engine_rounds import EngineRounds
 from .errors import Conflict, NotebookError, ResearchAgentError
+from .execution import CANCELLED_REASON
 from .exploration_store import ExplorationStore
 from .interpretation import ResultReader
 from .ledger import Ledger
@@ -85,7 +86,9 @@ class Engine(EngineRounds):
         if not req.offline:
             await load_model_support(self.config)
         self._check_open()
-        nb = self._read_notebook(req)
+        # A notebook on disk can be tens of MB (big outputs): parse it off the event loop.
+        nb = await asyncio.to_thread(self._read_notebook, req)
+        self._check_open()
         _, cell = notebook.find_cell(nb, req.cell_id)
         triage_flow.check_request(req, cell)
         sweep_found = sweep.sweep_proposals(cell.source, req.sweep) if req.sweep else []
@@ -235,18 +238,19 @@ class Engine(EngineRounds):
             detail = RunDetail(**live.model_dump(), cells=detail.cells)
         return detail
 
-    async def cancel_run(self, run_id: str) -> Run:
+    async def cancel_run(self, run_id: str, reason: str = CANCELLED_REASON) -> Run:
+        """Stop a run; ``reason`` is recorded on it (an autopilot gives its own)."""
         exp, run = self._store.find_run(run_id)
         if not run.status.terminal:
             handle = self._handles.get(run_id)
             if handle is None:
                 run.status = RunStatus.CANCELLED
-                run.reason = "cancelled by the researcher"
+                run.reason = reason
                 run.ended_at = utcnow()
                 self._ledger.save_run(run)
                 self._refresh(exp)
             else:
-                handle.cancel()
+                handle.cancel(reason)
                 try:
                     await asyncio.wait_for(
                         self._events.wait_until(lambda: run.status.terminal), CANCEL_WAIT_S
@@ -409,7 +413,8 @@ class Engine(EngineRounds):
             # Metric binding: learn where the metric comes from once the baseline printed it.
             with contextlib.suppress(Conflict):
                 nb = self._store.notebook(exp)
-                binding_flow.bind_from_baseline(exp, nb, run, result.cells)
+                if binding_flow.bind_from_baseline(exp, nb, run, result.cells):
+                    self._rebind(exp)
         finally:
             self._handles.pop(run.id, None)
         self._ledger.save_run(run)
@@ -418,6 +423,17 @@ class Engine(EngineRounds):
             "run", exp, run.id, run.status, {"metrics": run.metrics, "reason": run.reason}
         )
         self._reader.runs_ended(exp)
+
+    def _rebind(self, exp: Exploration) -> None:
+        """The metric or its binding changed: runs still going read it after their last cell,
+        and runs that ended before it say why they have no metric."""
+        expressions = binding_flow.run_expressions(exp.metric)
+        for other in tasks.all_runs(exp):
+            handle = self._handles.get(other.id)
+            if handle is not None:
+                handle.spec.user_expressions = expressions
+            elif binding_flow.missed_binding(other, exp.metric):
+                self._ledger.save_run(other)
 
     def _cancel_runs_of(self, exp: Exploration, proposal_id: str) -> None:
         for run in tasks.active_runs(exp, proposal_id):

@@ -37,18 +37,22 @@ REPLY_TIMEOUT_S = 2.0
 EVALUE_CHARS = 300
 
 StopKind = Literal["cancel", "shutdown"]
+CANCELLED_REASON = "cancelled by the researcher"
 
 
 class StopSignal:
-    """Set when the researcher cancels a run or the executor shuts down."""
+    """Set when a run is cancelled (by the researcher, or an autopilot's budget: ``reason``
+    says which) or the executor shuts down."""
 
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.kind: StopKind | None = None
+        self.reason: str | None = None
 
-    def request(self, kind: StopKind) -> None:
+    def request(self, kind: StopKind, reason: str | None = None) -> None:
         if self.kind is None:
             self.kind = kind
+            self.reason = reason
         self.event.set()
 
 
@@ -249,7 +253,7 @@ async def _until(task: asyncio.Task[Any], stop: StopSignal, limit_s: float | Non
 def _stopped(stop: StopSignal) -> tuple[RunStatus, str]:
     if stop.kind == "shutdown":
         return RunStatus.INTERRUPTED, "server shut down"
-    return RunStatus.CANCELLED, "cancelled by the researcher"
+    return RunStatus.CANCELLED, stop.reason or CANCELLED_REASON
 
 
 async def run_attempt(

@@ -161,14 +161,19 @@ def settle_status(exp: Exploration) -> None:
         exp.status = ExplorationStatus.READY
 
 
-def comparison_of(exp: Exploration) -> Comparison:
-    """Compare only runs of the code each proposal holds now: edits and rejections drop
-    the runs of code that is no longer on the table."""
+def compared(exp: Exploration) -> Exploration:
+    """The exploration with only runs of the code each proposal holds now: edits and
+    rejections drop the runs of code that is no longer on the table (a shallow copy)."""
     current = {p.id: p.code_sha256 for p in exp.proposals if p.status != ProposalStatus.REJECTED}
     runs = [
         r for r in exp.runs if r.proposal_id is None or current.get(r.proposal_id) == r.code_sha256
     ]
-    comparison = compare.build_comparison(exp.model_copy(update={"runs": runs}))
+    return exp.model_copy(update={"runs": runs})
+
+
+def comparison_of(exp: Exploration) -> Comparison:
+    """The comparison of the runs of current code, with the agent's notes."""
+    comparison = compare.build_comparison(compared(exp))
     return agent_notes.with_agent_notes(exp, comparison)
 
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from . import compare
 from . import exploration_tasks as tasks
 from .agent_notes import fix_summary
 from .imports import import_off_loop
@@ -38,6 +39,10 @@ async def read_results(exp: Exploration, model: LLMProposer | None) -> str:
     await import_off_loop(_INTERPRET_MODULE)
     from .llm.interpret import interpret, interpret_numbers
 
+    current = tasks.compared(exp)
+    if compare.failure_summary(current) is not None:
+        # Nothing to compare: the runs' own reasons say more than any reading of the numbers.
+        return compare.build_comparison(current).summary
     comparison = tasks.comparison_of(exp)
     if model is None or exp.proposer is Origin.OFFLINE:
         return interpret_numbers(comparison)

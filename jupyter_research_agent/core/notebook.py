@@ -24,6 +24,10 @@ _nbf: Any = nbformat
 
 _ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _INDEX_REF = re.compile(r"^@(\d+)$")
+# A saved output's text is kept up to this many characters, head and tail around a marker:
+# prompts, metrics and triage use far less, and every exploration keeps (and records) its
+# notebook, so a 50 MB log must not be held once per exploration.
+MAX_SAVED_OUTPUT_CHARS = 200_000
 
 
 # ---------------------------------------------------------------- paths
@@ -123,7 +127,7 @@ def parse_notebook(text: str, display_path: str) -> NotebookDoc:
                 id=kept_id or "",
                 cell_type=cell["cell_type"],
                 source=_join(cell.get("source", "")),
-                outputs=[_plain(o) for o in cell.get("outputs") or []],
+                outputs=[_bounded(_plain(o)) for o in cell.get("outputs") or []],
                 execution_count=cell.get("execution_count"),
                 metadata=_plain(cell.get("metadata") or {}),
             )
@@ -196,6 +200,28 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def _clip_text(text: str) -> str:
+    if len(text) <= MAX_SAVED_OUTPUT_CHARS:
+        return text
+    half = MAX_SAVED_OUTPUT_CHARS // 2
+    omitted = len(text) - 2 * half
+    return f"{text[:half]}\n… [{omitted:,} characters omitted] …\n{text[-half:]}"
+
+
+def _bounded(output: Any) -> Any:
+    """A saved output with its stream text and text data clipped (images and JSON kept)."""
+    if not isinstance(output, dict):
+        return output
+    if isinstance(output.get("text"), str):
+        output["text"] = _clip_text(output["text"])
+    data = output.get("data")
+    if isinstance(data, dict):
+        for mime, value in data.items():
+            if mime.startswith("text/") and isinstance(value, str):
+                data[mime] = _clip_text(value)
+    return output
 
 
 # ---------------------------------------------------------------- cells

@@ -104,9 +104,11 @@ class RunHandle:
     def done(self) -> bool:
         return self._future.done()
 
-    def cancel(self) -> None:
-        """Queued: dropped at once. Running: interrupted, then its kernel shut down."""
-        self._executor._cancel(self)
+    def cancel(self, reason: str | None = None) -> None:
+        """Queued: dropped at once. Running: interrupted, then its kernel shut down.
+
+        ``reason`` is the run's reason (default: cancelled by the researcher)."""
+        self._executor._cancel(self, reason)
 
     async def wait(self) -> RunResult:
         return await asyncio.shield(self._future)
@@ -242,14 +244,15 @@ class Executor:
 
     # ---------------------------------------------------------------- internals
 
-    def _cancel(self, handle: RunHandle) -> None:
+    def _cancel(self, handle: RunHandle, reason: str | None = None) -> None:
         if handle.done:
             return
         if handle in self._queue:
             self._queue.remove(handle)
-            handle._finish(_ended(RunStatus.CANCELLED, "cancelled while queued"))
+            why = f"{reason} (while queued)" if reason else "cancelled while queued"
+            handle._finish(_ended(RunStatus.CANCELLED, why))
         else:
-            handle.stop.request("cancel")
+            handle.stop.request("cancel", reason)
 
     def _dispatch(self) -> None:
         while self._queue and len(self._running) < self.config.pool_size and not self._closed:

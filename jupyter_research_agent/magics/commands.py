@@ -244,8 +244,10 @@ def default_session(shell: Any) -> ResearchSession:
         from ipykernel import get_connection_file
 
         kernel_id = kernel_id_from_connection_file(get_connection_file())
-    except (ImportError, RuntimeError, AttributeError):
-        pass
+    except Exception:
+        # No kernel (terminal IPython): traitlets' MultipleInstanceError, among others. The
+        # kernel id only helps find the notebook; the session says what else it needs.
+        kernel_id = None
 
     def magic_cell_id() -> str | None:
         # JupyterLab sends the executing cell's id in the request metadata (ipykernel >= 6).
