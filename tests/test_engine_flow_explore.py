@@ -206,6 +206,11 @@ async def test_unsaved_cells_and_sweeps(engine: Engine, root: Path) -> None:
         ({"notebook_path": "../outside.ipynb"}, NotebookError, "outside the root"),
         ({"notebook_path": "missing.ipynb"}, NotebookError, "not found"),
         ({"sweep": "nosuchname=1,2"}, InvalidInput, "nosuchname"),
+        (
+            {"kernel_name": "no-such-kernel"},
+            InvalidInput,
+            "kernel 'no-such-kernel' is not installed",
+        ),
     ],
 )
 @pytest.mark.asyncio

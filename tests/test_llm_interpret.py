@@ -97,3 +97,37 @@ async def test_interpretation_by_the_model_and_fallback(fake_openai: FakeOpenAI)
     # And the numbers' reading when the model fails
     assert second == interpret_numbers(comp)
     await proposer.aclose()
+
+
+@pytest.mark.asyncio
+async def test_an_answer_that_is_not_prose_falls_back_to_the_numbers(
+    fake_openai: FakeOpenAI,
+) -> None:
+    # Given a model that answers the reading request with a JSON dump, then with a code block
+    fake_openai.script(chat('{"proposals": [{"title": "x"}]}'), chat("```python\nlr = 0.1\n```"))
+    proposer = LLMProposer(
+        LLMConfig(model="m", base_url=fake_openai.url, api_key=SecretStr("k" * 20), timeout_s=5)
+    )
+    comp = comparison(0.90, 0.93)
+    # When interpreted twice
+    answers = [await interpret(comp, proposer), await interpret(comp, proposer)]
+    # Then neither is shown: the reading comes from the numbers
+    assert answers == [interpret_numbers(comp)] * 2
+    await proposer.aclose()
+
+
+@pytest.mark.parametrize(
+    ("text", "usable"),
+    [
+        ("C=10 wins by 3 points; repeat with seeds.", True),
+        ("", False),
+        ('{"a": 1}', False),
+        ("[1, 2, 3]", False),
+        ("```\ncode\n```", False),
+        ("0.91 0.93 0.95 -0.02 +0.01", False),
+    ],
+)
+def test_usable_prose(text: str, usable: bool) -> None:
+    from jupyter_research_agent.core.llm.interpret import usable_prose
+
+    assert usable_prose(text) is usable

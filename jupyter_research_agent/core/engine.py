@@ -22,6 +22,7 @@ from .errors import Conflict, NotebookError, ResearchAgentError
 from .execution import CANCELLED_REASON
 from .exploration_store import ExplorationStore
 from .interpretation import ResultReader
+from .kernels import check_local_kernelspec
 from .ledger import Ledger
 from .live import LiveKernels
 from .models import (
@@ -463,10 +464,14 @@ class Engine(EngineRounds):
                 # Unsaved cells still run with the kernel the saved notebook names.
                 with contextlib.suppress(NotebookError):
                     kernel_name = notebook.read_notebook(path).kernel_name
-            return notebook.notebook_from_cells(req.notebook_path, req.cells, kernel_name)
-        nb = notebook.read_notebook(path, display_path=req.notebook_path)
-        if req.kernel_name:
-            nb.kernel_name = req.kernel_name
+            nb = notebook.notebook_from_cells(req.notebook_path, req.cells, kernel_name)
+        else:
+            nb = notebook.read_notebook(path, display_path=req.notebook_path)
+            if req.kernel_name:
+                nb.kernel_name = req.kernel_name
+        if not self.config.gateway.url:
+            # A gateway has kernelspecs of its own; locally, refuse a missing one up front.
+            check_local_kernelspec(nb.kernel_name)
         return nb
 
     @staticmethod

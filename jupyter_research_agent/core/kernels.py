@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import KernelError
+from .errors import InvalidInput, KernelError
 from .imports import import_off_loop
 
 if TYPE_CHECKING:
@@ -68,6 +68,19 @@ def side_kernel_env(
 ) -> dict[str, str]:
     """The environment of a side kernel: scrubbed of secrets and of our own variables."""
     return {**scrubbed_env([*patterns, *NOT_INHERITED], base), **SIDE_RUN_ENV}
+
+
+def check_local_kernelspec(name: str) -> None:
+    """Refuse a kernelspec this machine does not have before anything starts (blocking: call
+    it off the event loop)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    known = KernelSpecManager().find_kernel_specs()
+    if name not in known:
+        offered = ", ".join(sorted(known)) or "none"
+        raise InvalidInput(
+            f"the notebook's kernel '{name}' is not installed here (kernels available: {offered})"
+        )
 
 
 @dataclass(frozen=True)

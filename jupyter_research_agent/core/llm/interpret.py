@@ -145,6 +145,15 @@ async def interpret(comparison: Comparison, proposer: LLMProposer | None = None)
         log.warning("Interpretation from the numbers only: %s", exc)
         return offline
     text = answer.content.strip()
-    if not text:
+    if not usable_prose(text):
+        log.warning("Interpretation from the numbers only: the model's answer was not prose")
         return offline
     return clip(text, 3000)
+
+
+def usable_prose(text: str) -> bool:
+    """A model answer fit to show as the reading: prose, not empty, not a JSON or code dump."""
+    if not text or text.lstrip().startswith(("{", "[", "```")):
+        return False
+    visible = [ch for ch in text if not ch.isspace()]
+    return sum(ch.isalpha() for ch in visible) >= 0.4 * len(visible)
