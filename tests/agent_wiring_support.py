@@ -19,6 +19,20 @@ STILL_BROKEN = "total = df['Price'].sum()\nprint(f'total: {total}')"
 SENTINEL_KEY = "sk-test-WIRINGSENTINEL0123456789abcdef"
 
 
+def model_server_options(ledger_dir: Path, base_url: str, **options: Any) -> dict[str, Any]:
+    """`c.ResearchAgent` options for a test server whose model is the fake one at base_url."""
+    return {
+        "ledger_path": str(ledger_dir / "ledger.sqlite"),
+        "pool_size": 1,
+        "model": "test-model",
+        "base_url": base_url,
+        "api_key": SENTINEL_KEY,
+        "max_retries": 0,
+        "request_timeout": 30.0,
+        **options,
+    }
+
+
 def executed_notebook(path: Path, sources: list[tuple[str, str]]) -> Path:
     """Write a notebook whose cells ran in a real kernel (errors allowed), outputs kept."""
     nb = nbformat.v4.new_notebook()

@@ -254,7 +254,13 @@ class FakeOpenAI:
 
 @pytest.fixture
 def fake_openai() -> Iterator[FakeOpenAI]:
-    """A started fake server, stopped after the test."""
+    """A started fake server, stopped after the test.
+
+    The provider remembers per endpoint which output mode worked; a new server may reuse an old
+    port, so that memory is cleared first."""
+    from jupyter_research_agent.core.llm import provider
+
+    provider.forget_modes()
     with FakeOpenAI() as server:
         yield server
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from agent_wiring_support import SENTINEL_KEY
-from openai_server import FakeOpenAI, chat, error, proposals_answer
+from agent_wiring_support import SENTINEL_KEY, model_server_options
+from openai_server import FakeOpenAI, chat, error, fake_openai, proposals_answer
 from server_support import Fetch, all_runs_ended, approve, call, poll, training_notebook
-
-from jupyter_research_agent.core.llm import provider as provider_module
 
 ERROR_OUTPUT = {
     "output_type": "error",
@@ -26,26 +23,15 @@ ERROR_OUTPUT = {
 }
 FIXED = "rate = total / max(count, 1)\nprint(f'rate: {rate}')"
 
-
-@pytest.fixture
-def fake_server() -> Iterator[FakeOpenAI]:
-    provider_module.forget_modes()
-    with FakeOpenAI() as server:
-        yield server
+__all__ = ["fake_openai"]
 
 
 @pytest.fixture
 def jp_server_config(
-    jp_server_config: dict[str, Any], tmp_path: Path, fake_server: FakeOpenAI
+    jp_server_config: dict[str, Any], tmp_path: Path, fake_openai: FakeOpenAI
 ) -> dict[str, Any]:
     jp_server_config["ResearchAgent"].update(
-        ledger_path=str(tmp_path / "ledger.sqlite"),
-        pool_size=2,
-        model="test-model",
-        base_url=fake_server.url,
-        api_key=SENTINEL_KEY,
-        max_retries=0,
-        request_timeout=10.0,
+        model_server_options(tmp_path, fake_openai.url, pool_size=2, request_timeout=10.0)
     )
     return jp_server_config
 
@@ -66,11 +52,11 @@ def failed_notebook(root: Path) -> None:
 
 
 async def test_a_rejected_key_fails_the_exploration_with_a_clear_error(
-    jp_fetch: Fetch, jp_root_dir: Path, fake_server: FakeOpenAI
+    jp_fetch: Fetch, jp_root_dir: Path, fake_openai: FakeOpenAI
 ) -> None:
     # Given a model endpoint that rejects the key
     training_notebook(jp_root_dir)
-    fake_server.always(error(401, "Incorrect API key provided"))
+    fake_openai.always(error(401, "Incorrect API key provided"))
     # When an exploration is created
     created = await call(
         jp_fetch, "POST", "explorations", body={"notebook_path": "exp.ipynb", "cell_id": "train"}
@@ -89,12 +75,12 @@ async def test_a_rejected_key_fails_the_exploration_with_a_clear_error(
 
 
 async def test_fix_over_the_api_is_triaged_then_verified(
-    jp_fetch: Fetch, jp_root_dir: Path, fake_server: FakeOpenAI
+    jp_fetch: Fetch, jp_root_dir: Path, fake_openai: FakeOpenAI
 ) -> None:
     # Given a saved notebook whose `rate` cell failed, and a model proposing one fix
     failed_notebook(jp_root_dir)
     cause = "count is zero."
-    fake_server.script(chat(proposals_answer(FIXED, kind="fix", cause=cause)))
+    fake_openai.script(chat(proposals_answer(FIXED, kind="fix", cause=cause)))
     # When a fix exploration is created
     created = await call(
         jp_fetch,

@@ -8,44 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from agent_wiring_support import SENTINEL_KEY
-from openai_server import FakeOpenAI, chat, proposals_answer
+from agent_wiring_support import model_server_options
+from openai_server import FakeOpenAI, chat, fake_openai, proposals_answer
 from server_support import Fetch, call, create_exploration
 
-from jupyter_research_agent.core.llm import provider as provider_module
 from jupyter_research_agent.server.handlers import EXTENSION_SETTINGS_KEY
 
 LINE = "progress line\n"
 BIG_TEXT = "first line\n" + LINE * (50_000_000 // len(LINE)) + "loss: 0.25\n"
 EXPLORATIONS = 3
 
-
-@pytest.fixture
-def fake_server() -> Iterator[FakeOpenAI]:
-    provider_module.forget_modes()
-    with FakeOpenAI() as server:
-        yield server
+__all__ = ["fake_openai"]
 
 
 @pytest.fixture
 def jp_server_config(
-    jp_server_config: dict[str, Any], tmp_path: Path, fake_server: FakeOpenAI
+    jp_server_config: dict[str, Any], tmp_path: Path, fake_openai: FakeOpenAI
 ) -> dict[str, Any]:
-    jp_server_config["ResearchAgent"].update(
-        ledger_path=str(tmp_path / "ledger.sqlite"),
-        pool_size=1,
-        model="test-model",
-        base_url=fake_server.url,
-        api_key=SENTINEL_KEY,
-        max_retries=0,
-        request_timeout=30.0,
-    )
+    jp_server_config["ResearchAgent"].update(model_server_options(tmp_path, fake_openai.url))
     return jp_server_config
 
 
@@ -64,11 +49,11 @@ def big_notebook(root: Path) -> None:
 
 @pytest.mark.slow
 async def test_a_50_mb_output_is_clipped_in_the_prompt_and_not_kept_whole(
-    jp_fetch: Fetch, jp_serverapp: Any, jp_root_dir: Path, fake_server: FakeOpenAI, tmp_path: Path
+    jp_fetch: Fetch, jp_serverapp: Any, jp_root_dir: Path, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
     # Given a saved notebook whose target cell printed 50 MB, and a model
     big_notebook(jp_root_dir)
-    fake_server.always(chat(proposals_answer("lr = 0.05\nprint(f'loss: {lr}')")))
+    fake_openai.always(chat(proposals_answer("lr = 0.05\nprint(f'loss: {lr}')")))
 
     # When a few explorations of that cell are created, one after the other, while the status
     # is asked for again and again
@@ -103,8 +88,8 @@ async def test_a_50_mb_output_is_clipped_in_the_prompt_and_not_kept_whole(
     )
 
     # Then each prompt is small and holds the output's head and tail around a marker
-    assert len(fake_server.chat_requests) == EXPLORATIONS
-    for request in fake_server.chat_requests:
+    assert len(fake_openai.chat_requests) == EXPLORATIONS
+    for request in fake_openai.chat_requests:
         assert len(request.raw) < 100_000
         assert "first line" in request.raw
         assert "loss: 0.25" in request.raw

@@ -11,43 +11,28 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_wiring_support import SENTINEL_KEY
-from openai_server import FakeOpenAI, Reply, chat, proposals_answer
+from agent_wiring_support import model_server_options
+from openai_server import FakeOpenAI, Reply, chat, fake_openai, proposals_answer
 from server_support import API, Fetch, call, poll, ready, write_notebook
-
-from jupyter_research_agent.core.llm import provider as provider_module
 
 CONCURRENCY = 2
 DELAY_S = 0.4
 NOTEBOOKS = ("alpha", "beta", "gamma")
 REQUESTS = 10
 
-
-@pytest.fixture
-def fake_server() -> Iterator[FakeOpenAI]:
-    provider_module.forget_modes()
-    with FakeOpenAI() as server:
-        yield server
+__all__ = ["fake_openai"]
 
 
 @pytest.fixture
 def jp_server_config(
-    jp_server_config: dict[str, Any], tmp_path: Path, fake_server: FakeOpenAI
+    jp_server_config: dict[str, Any], tmp_path: Path, fake_openai: FakeOpenAI
 ) -> dict[str, Any]:
     jp_server_config["ResearchAgent"].update(
-        ledger_path=str(tmp_path / "ledger.sqlite"),
-        pool_size=1,
-        model="test-model",
-        base_url=fake_server.url,
-        api_key=SENTINEL_KEY,
-        max_retries=0,
-        request_timeout=30.0,
-        model_concurrency=CONCURRENCY,
+        model_server_options(tmp_path, fake_openai.url, model_concurrency=CONCURRENCY)
     )
     return jp_server_config
 
@@ -88,14 +73,14 @@ class Arrivals:
 
 
 async def test_ten_tabs_at_once_stay_within_the_model_concurrency(
-    jp_fetch: Fetch, jp_root_dir: Path, fake_server: FakeOpenAI
+    jp_fetch: Fetch, jp_root_dir: Path, fake_openai: FakeOpenAI
 ) -> None:
     # Given three notebooks, each cell tagged with its notebook's name, and a slow model
     for name in NOTEBOOKS:
         source = f"notebook_tag = 'NOTEBOOK_TAG_{name}'\nlr = 0.1\nprint(f'score={{lr}}')"
         write_notebook(jp_root_dir, f"{name}.ipynb", [("train", source)])
     arrivals = Arrivals()
-    fake_server.always(arrivals)
+    fake_openai.always(arrivals)
 
     # When ten explorations are requested at the same moment, spread over the notebooks
     paths = [f"{NOTEBOOKS[i % len(NOTEBOOKS)]}.ipynb" for i in range(REQUESTS)]
@@ -114,7 +99,7 @@ async def test_ten_tabs_at_once_stay_within_the_model_concurrency(
     done = [await poll(jp_fetch, ("explorations", r.body["id"]), ready, wait_s=60) for r in replies]
 
     # Then every exploration got its proposal from the model
-    assert len(fake_server.chat_requests) == REQUESTS
+    assert len(fake_openai.chat_requests) == REQUESTS
     for exp in done:
         assert exp["status"] != "failed", exp["error"]
         assert len(exp["proposals"]) == 1
