@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,28 @@ def side_kernel_pids() -> set[int]:
         if parent == os.getpid() and "ipykernel" in cmdline:
             found.add(int(entry.name))
     return found
+
+
+@contextlib.asynccontextmanager
+async def researcher_kernel(
+    jp_fetch: Fetch, serverapp: Any, path: str
+) -> AsyncIterator[tuple[str, Any]]:
+    """The researcher's own kernel for ``path``, started through /api/sessions as JupyterLab
+    does, with a ready client on it: yields (kernel id, client)."""
+    body = {"path": path, "type": "notebook", "name": "", "kernel": {"name": "python3"}}
+    session = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    kernel_id = json.loads(session.body)["kernel"]["id"]
+    client = serverapp.kernel_manager.get_kernel(kernel_id).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        yield kernel_id, client
+    finally:
+        client.stop_channels()
+
+
+async def peek(client: Any, name: str) -> tuple[str, int]:
+    """The repr of ``name`` in a kernel and the execution count after a no-op cell."""
+    reply = await client.execute("pass", reply=True, timeout=30, user_expressions={"m": name})
+    content = reply["content"]
+    return content["user_expressions"]["m"]["data"]["text/plain"], content["execution_count"]

@@ -8,7 +8,6 @@ kernel untouched."
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +21,9 @@ from server_support import (
     add_and_approve,
     all_runs_ended,
     create_exploration,
+    peek,
     poll,
+    researcher_kernel,
     training_notebook,
 )
 
@@ -96,19 +97,7 @@ async def test_a_segfaulting_side_run_leaves_the_researchers_kernel_alone(
 ) -> None:
     # Given the researcher's own kernel for the notebook, holding a variable
     training_notebook(jp_root_dir)
-    session = await jp_fetch(
-        "api",
-        "sessions",
-        method="POST",
-        body=json.dumps(
-            {"path": "exp.ipynb", "type": "notebook", "name": "", "kernel": {"name": "python3"}}
-        ),
-    )
-    kernel_id = json.loads(session.body)["kernel"]["id"]
-    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
-    client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=60)
+    async with researcher_kernel(jp_fetch, jp_serverapp, "exp.ipynb") as (kernel_id, client):
         await client.execute("marker = 41", reply=True, timeout=30)
 
         # When an approved variation of its notebook segfaults in a side kernel
@@ -125,10 +114,6 @@ async def test_a_segfaulting_side_run_leaves_the_researchers_kernel_alone(
         assert done["baseline"]["status"] == "succeeded", done["baseline"]["reason"]
         assert ended_after < 30, ended_after
         # And the researcher's kernel is alive, with its state, among the server's kernels
-        check = await client.execute(
-            "pass", reply=True, timeout=30, user_expressions={"m": "marker"}
-        )
-        assert check["content"]["user_expressions"]["m"]["data"]["text/plain"] == "41"
+        marker, _ = await peek(client, "marker")
+        assert marker == "41"
         assert jp_serverapp.kernel_manager.list_kernel_ids() == [kernel_id]
-    finally:
-        client.stop_channels()

@@ -16,7 +16,9 @@ from server_support import (
     approve,
     call,
     create_exploration,
+    peek,
     poll,
+    researcher_kernel,
     training_notebook,
     write_notebook,
 )
@@ -426,19 +428,7 @@ async def test_no_endpoint_runs_code_in_the_researchers_kernel(
 ) -> None:
     # Given the researcher's own kernel, started for the notebook through /api/sessions
     training_notebook(jp_root_dir)
-    session = await jp_fetch(
-        "api",
-        "sessions",
-        method="POST",
-        body=json.dumps(
-            {"path": "exp.ipynb", "type": "notebook", "name": "", "kernel": {"name": "python3"}}
-        ),
-    )
-    kernel_id = json.loads(session.body)["kernel"]["id"]
-    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
-    client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=60)
+    async with researcher_kernel(jp_fetch, jp_serverapp, "exp.ipynb") as (kernel_id, client):
         first = await client.execute("marker = 41", reply=True, timeout=30)
         assert first["content"]["execution_count"] == 1
 
@@ -457,13 +447,9 @@ async def test_no_endpoint_runs_code_in_the_researchers_kernel(
         assert all(r["status"] == "succeeded" for r in done["runs"])
 
         # Then the researcher's kernel never saw it: same marker, no extra execution
-        check = await client.execute(
-            "pass", reply=True, timeout=30, user_expressions={"m": "marker"}
-        )
-        assert check["content"]["execution_count"] == 2
-        assert check["content"]["user_expressions"]["m"]["data"]["text/plain"] == "41"
+        marker, execution_count = await peek(client, "marker")
+        assert execution_count == 2
+        assert marker == "41"
         # And the side kernels are not the researcher's and not among the server's kernels
         assert all(r["kernel_id"] != kernel_id for r in done["runs"])
         assert jp_serverapp.kernel_manager.list_kernel_ids() == [kernel_id]
-    finally:
-        client.stop_channels()
