@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from .cli_autopilot import add_autopilot_options
 from .cli_gateway import add_gateway_options, gateway_settings
 from .cli_model import add_model_options, add_triage_options, llm_config_from_args
+from .cli_types import positive_float, positive_int
 from .core.config import EngineConfig, default_ledger_path
 from .core.errors import InvalidInput, NotFound, ResearchAgentError
 from .core.models import Direction, Exploration, ExplorationKind
@@ -37,20 +38,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
         self.print_usage(sys.stderr)
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 # ------------------------------------------------------------------ argument building
@@ -83,7 +70,7 @@ def _add_proposing(parser: argparse.ArgumentParser) -> None:
         help='a grid over variables of the cell: "lr=0.01,0.1 epochs=5,10"',
     )
     group.add_argument(
-        "--seeds", type=_positive_int, default=1, metavar="K", help="repeat every run K times"
+        "--seeds", type=positive_int, default=1, metavar="K", help="repeat every run K times"
     )
     group.add_argument("--offline", action="store_true", help="propose without a language model")
     group.add_argument(
@@ -110,10 +97,10 @@ def _add_metric(parser: argparse.ArgumentParser) -> None:
 def _add_execution(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("execution")
     group.add_argument(
-        "--parallel", type=_positive_int, metavar="P", help="side kernels at once (default: cores)"
+        "--parallel", type=positive_int, metavar="P", help="side kernels at once (default: cores)"
     )
     group.add_argument(
-        "--timeout", type=_positive_float, metavar="SECONDS", help="per run (default: 600)"
+        "--timeout", type=positive_float, metavar="SECONDS", help="per run (default: 600)"
     )
     group.add_argument("--yes", action="store_true", help="approve every proposal")
 

@@ -11,26 +11,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .cli_types import positive_float, positive_int
 from .core.models import AutopilotSettings, EngineEvent, Exploration, ProposalKind
 
 if TYPE_CHECKING:
     from .core.engine import Engine
 
 _BUDGET_FLAGS = ("budget_runs", "budget_minutes", "budget_tokens", "allow_kinds", "per_round")
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _minutes(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def _kinds(text: str) -> list[ProposalKind]:
@@ -48,16 +35,16 @@ def add_autopilot_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("autopilot (several rounds within a budget)")
     group.add_argument(
         "--rounds",
-        type=_count,
+        type=positive_int,
         metavar="N",
         help="build each round on the best variation so far, N rounds at most",
     )
-    group.add_argument("--budget-runs", type=_count, metavar="N", help="runs at most (20)")
+    group.add_argument("--budget-runs", type=positive_int, metavar="N", help="runs at most (20)")
     group.add_argument(
-        "--budget-minutes", type=_minutes, metavar="M", help="wall-clock minutes at most (60)"
+        "--budget-minutes", type=positive_float, metavar="M", help="wall-clock minutes at most (60)"
     )
     group.add_argument(
-        "--budget-tokens", type=_count, metavar="T", help="model tokens at most (no limit)"
+        "--budget-tokens", type=positive_int, metavar="T", help="model tokens at most (no limit)"
     )
     group.add_argument(
         "--allow-kinds",
@@ -65,10 +52,12 @@ def add_autopilot_options(parser: argparse.ArgumentParser) -> None:
         metavar="KINDS",
         help="kinds run without asking, e.g. parameter,seed (the default); others wait",
     )
-    group.add_argument("--per-round", type=_count, metavar="N", help="proposals per round (3)")
+    group.add_argument(
+        "--per-round", type=positive_int, metavar="N", help="proposals per round (3)"
+    )
     group.add_argument(
         "--seeds-for-promising",
-        type=_count,
+        type=positive_int,
         metavar="K",
         help="repeat a promising variation across K seeds before calling it better (1)",
     )

@@ -8,16 +8,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from .cli_types import positive_float
 from .core.config import GatewayConfig
 
 TOKEN_ENV = "JUPYTER_GATEWAY_AUTH_TOKEN"  # the variable jupyter_server's gateway client reads
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
 
 
 def add_gateway_options(parser: argparse.ArgumentParser) -> None:
@@ -40,13 +34,13 @@ def add_gateway_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--gateway-request-timeout",
-        type=_seconds,
+        type=positive_float,
         metavar="SECONDS",
         help="per request to the gateway (default: 60)",
     )
     group.add_argument(
         "--kernel-start-timeout",
-        type=_seconds,
+        type=positive_float,
         metavar="SECONDS",
         help="how long a side kernel may take to start (default: 60; raise it for clusters)",
     )
